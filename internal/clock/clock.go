@@ -1,0 +1,32 @@
+// Package clock is the one notion of time shared by Sluice's packages.
+//
+// Packages take a WithClock(func() time.Time) option, read the clock at most once per operation, and keep time
+// as int64 nanoseconds since an epoch so that state fits in one atomic word. Timers are the runtime's, so tests of
+// waiting run under testing/synctest, where both the clock and the timers are fake.
+package clock
+
+import "time"
+
+// Nanos turns a now function into monotonic nanoseconds since the moment it was made.
+// The zero value is not usable; make one with [New]. It is safe for concurrent use.
+type Nanos struct {
+	now   func() time.Time
+	epoch time.Time
+}
+
+// New returns a Nanos reading now, or [time.Now] when now is nil.
+func New(now func() time.Time) Nanos {
+	if now == nil {
+		now = time.Now
+	}
+	return Nanos{now: now, epoch: now()}
+}
+
+// Now returns the nanoseconds elapsed since c was made. With [time.Now] it uses the monotonic clock.
+func (c Nanos) Now() int64 { return int64(c.now().Sub(c.epoch)) }
+
+// Time returns the wall time of c's clock.
+func (c Nanos) Time() time.Time { return c.now() }
+
+// At converts nanoseconds from [Nanos.Now] back to a time.
+func (c Nanos) At(n int64) time.Time { return c.epoch.Add(time.Duration(n)) }
