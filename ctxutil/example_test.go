@@ -83,11 +83,11 @@ func ExampleWithBudget() {
 }
 
 func ExampleWithReserve() {
-	parent, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	parent, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 
 	// Asking to keep more time than is left gives a work context that is already done.
-	work, cancelWork := ctxutil.WithReserve(parent, time.Second)
+	work, cancelWork := ctxutil.WithReserve(parent, 2*time.Hour)
 	defer cancelWork()
 	<-work.Done()
 	fmt.Println(errors.Is(context.Cause(work), ctxutil.ErrBudgetExhausted))
