@@ -14,12 +14,13 @@ const Confidence = 0.95
 
 // Summary is the median of a sample and a confidence interval for it.
 type Summary struct {
-	N      int
-	Median float64
+	N      int     `json:"n"`
+	Median float64 `json:"median"`
 	// Lo and Hi bound the population median with confidence Conf. With fewer than six values even the widest
 	// interval, [min, max], falls short of 95%: then Lo and Hi are the sample's extremes and Conf says how short.
-	Lo, Hi float64
-	Conf   float64
+	Lo   float64 `json:"lo"`
+	Hi   float64 `json:"hi"`
+	Conf float64 `json:"confidence"`
 }
 
 // Sufficient reports whether the interval reaches the confidence it aims for.
@@ -84,15 +85,16 @@ func binomialCDF(n int) []float64 {
 // Ratio compares sample X with a reference sample Y.
 type Ratio struct {
 	// Point is median(X) / median(Y), the figure benchstat prints as the change.
-	Point float64
+	Point float64 `json:"ratio"`
 	// Lo and Hi bound the ratio of the two distributions' locations with confidence Conf: the Hodges-Lehmann
 	// interval, the k-th smallest and k-th largest of all n*m pairwise ratios x/y, with k from the exact null
 	// distribution of the Mann-Whitney U statistic. It excludes 1 exactly when benchstat's U test would call
 	// the difference significant at the same level.
-	Lo, Hi float64
-	Conf   float64
+	Lo   float64 `json:"lo"`
+	Hi   float64 `json:"hi"`
+	Conf float64 `json:"confidence"`
 	// Valid is false when a ratio cannot be formed: an empty sample, or a value <= 0 (0 allocs/op, say).
-	Valid bool
+	Valid bool `json:"valid"`
 }
 
 // Significant reports whether the interval reaches the confidence it aims for and excludes 1.
