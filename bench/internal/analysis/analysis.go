@@ -73,12 +73,15 @@ type Group struct {
 	Procs int    `json:"gomaxprocs"`
 	// Oversubscribed marks a GOMAXPROCS above the machine's cores: goroutines time-share the cores, so the
 	// figures say nothing about scaling.
-	Oversubscribed bool   `json:"oversubscribed,omitempty"`
-	Cells          []Cell `json:"cells"`
+	Oversubscribed bool `json:"oversubscribed,omitempty"`
+	// Quality marks a case that reports a quality figure.
+	Quality bool   `json:"quality,omitempty"`
+	Cells   []Cell `json:"cells"`
 }
 
 // Headline sums up one of Sluice's implementations against the family's reference over every cell where both
-// ran within the machine's cores.
+// ran within the machine's cores. Cases that measure quality count too: their ratio is still the time each
+// implementation took for the same work.
 type Headline struct {
 	Impl string `json:"impl"`
 	// Geomean is the geometric mean of the ns/op ratios; Min and Max their range.
@@ -191,6 +194,7 @@ func Analyze(results []benchparse.Result, cores int) []FamilyResult {
 					c.Metrics = append(c.Metrics, Metric{Unit: u, Summary: stats.Summarize(xs), Samples: xs})
 					if !isCost(u) {
 						quality[u] = true
+						g.Quality = true
 					}
 				}
 				if xs := samples[ck][UnitTime]; len(ref) > 0 && len(xs) > 0 && !c.Reference {

@@ -68,6 +68,11 @@ func TestAnalyzeLayout(t *testing.T) {
 		{"Allow/parallel", 1, false}, {"Allow/parallel", 2, false}, {"Allow/parallel", 4, true},
 		{"Accuracy/rate=100", 1, false},
 	}
+	for _, g := range rl.Groups {
+		if g.Quality != (g.Label == "Accuracy/rate=100") {
+			t.Errorf("group %s: Quality = %v", g.Label, g.Quality)
+		}
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("groups = %v, want %v", got, want)
 	}

@@ -57,9 +57,9 @@ type Panel struct {
 func Lines(w io.Writer, title, yLabel string, legend []string, shadeAbove int, panels []Panel) error {
 	const (
 		cols              = 3
-		pw, ph            = 300.0, 190.0
+		pw, ph            = 300.0, 200.0
 		left, right       = 48.0, 12.0
-		top, bottom       = 26.0, 34.0
+		top, bottom       = 40.0, 34.0
 		legendRow, header = 18.0, 30.0
 	)
 	var xs []int
@@ -132,7 +132,7 @@ func Lines(w io.Writer, title, yLabel string, legend []string, shadeAbove int, p
 			fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="middle">%d</text>`+"\n", num(xpos(i, x0, plotW)), num(y0+plotH+14), x)
 		}
 		fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="middle" fill="#555">GOMAXPROCS</text>`+"\n", num(x0+plotW/2), num(y0+plotH+27))
-		fmt.Fprintf(&b, `<text x="%s" y="%s" fill="#555">%s</text>`+"\n", num(x0-40), num(y0-4), esc(yLabel))
+		fmt.Fprintf(&b, `<text x="%s" y="%s" fill="#555">%s</text>`+"\n", num(x0-40), num(y0-8), esc(yLabel))
 		for _, s := range p.Series {
 			c := Palette[max(0, slices.Index(legend, s.Name))%len(Palette)]
 			sw := "1.5"
