@@ -41,7 +41,8 @@ type options struct {
 	in        string
 	out       string // directory of RESULTS.md
 	raw       string
-	root      string // the module root, where a run builds ./bench
+	root      string // the module root
+	pkgDir    string // the package whose benchmarks a run builds and runs: the module's bench/
 	command   string // how the run was asked for, recorded in the output
 }
 
@@ -128,6 +129,7 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 		if o.out == "" {
 			o.out = filepath.Join(o.root, "bench")
 		}
+		o.pkgDir = filepath.Join(o.root, "bench")
 	}
 	o.command = strings.Join(append([]string{"go run ./bench/cmd/report"}, args...), " ")
 	if o.raw == "" {

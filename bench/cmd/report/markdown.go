@@ -250,7 +250,13 @@ func spreadText(s stats.Summary) string {
 		return "±∞"
 	}
 	pct := math.Max(s.Hi-s.Median, s.Median-s.Lo) / math.Abs(s.Median) * 100
-	return fmt.Sprintf("±%.0f%%", pct)
+	switch {
+	case pct >= 10:
+		return fmt.Sprintf("±%.0f%%", pct)
+	case pct < 0.05:
+		return "±0%"
+	}
+	return fmt.Sprintf("±%.1f%%", pct)
 }
 
 func ratioText(c analysis.Cell) string {

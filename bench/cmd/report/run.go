@@ -11,12 +11,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluice-go/sluice/bench/internal/benchparse"
 )
 
-// runBenchmarks builds the bench package's test binary once, fits the benchtime to the budget in quick mode,
+// runBenchmarks builds the test binary of o.pkgDir once, fits the benchtime to the budget in quick mode,
 // and runs the suites, writing their output, headed by the machine's description, to o.raw.
 func runBenchmarks(o options, log io.Writer) error {
 	tmp, err := os.MkdirTemp("", "sluice-bench-")
@@ -27,13 +28,13 @@ func runBenchmarks(o options, log io.Writer) error {
 	bin := filepath.Join(tmp, "bench.test")
 	fmt.Fprintf(log, "building the bench test binary\n")
 	build := exec.Command("go", "test", "-c", "-o", bin, ".")
-	build.Dir = filepath.Join(o.root, "bench")
+	build.Dir = o.pkgDir
 	build.Stdout, build.Stderr = log, log
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("go test -c ./bench: %w", err)
+		return fmt.Errorf("go test -c in %s: %w", o.pkgDir, err)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("go test -c ./bench wrote no binary (a package without tests?): %w", err)
+		return fmt.Errorf("go test -c in %s wrote no binary (a package without tests?): %w", o.pkgDir, err)
 	}
 
 	benchtime := o.benchtime
@@ -65,7 +66,7 @@ func runBenchmarks(o options, log io.Writer) error {
 	for i, c := range o.cpus {
 		cpus[i] = strconv.Itoa(c)
 	}
-	header := machineConfig(o.root)
+	header := machineConfig(o.pkgDir)
 	header = append(header,
 		benchparse.Config{Key: "mode", Value: mode},
 		benchparse.Config{Key: "command", Value: o.command},
@@ -112,6 +113,8 @@ func runBinary(bin, dir, bench, benchtime string, count int, cpus []int, short b
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	// The binary's stderr is copied to log on a goroutine of exec's while this one writes result lines to it.
+	log = &lockedWriter{w: log}
 	cmd.Stderr = log
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
@@ -145,6 +148,17 @@ func runBinary(bin, dir, bench, benchtime string, count int, cpus []int, short b
 	return writeErr
 }
 
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer // guarded by mu
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 // fitBenchtime picks the time per run so that benchmarks runs of each of n benchmarks at each GOMAXPROCS take
 // about budget in all. listing is how long one iteration of each took, set-up included; a run repeats the
 // set-up about three times while the testing package sizes b.N, and spends about 1.5 times the benchtime.
@@ -157,14 +171,14 @@ func fitBenchtime(budget time.Duration, n, cpus, count int, listing time.Duratio
 }
 
 // machineConfig describes the machine as configuration lines for the raw output.
-func machineConfig(root string) []benchparse.Config {
+func machineConfig(dir string) []benchparse.Config {
 	return []benchparse.Config{
 		{Key: "cpu", Value: cpuModel()},
 		{Key: "cores", Value: strconv.Itoa(runtime.NumCPU())},
 		{Key: "go", Value: runtime.Version()},
 		{Key: "os", Value: osName()},
 		{Key: "date", Value: time.Now().UTC().Format(time.RFC3339)},
-		{Key: "commit", Value: gitCommit(root)},
+		{Key: "commit", Value: gitCommit(dir)},
 	}
 }
 
@@ -207,17 +221,17 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-// gitCommit is the checked-out commit, marked "-dirty" when the work tree has changes.
-func gitCommit(root string) string {
+// gitCommit is the commit checked out in dir, marked "-dirty" when the work tree has changes.
+func gitCommit(dir string) string {
 	cmd := exec.Command("git", "rev-parse", "--short=12", "HEAD")
-	cmd.Dir = root
+	cmd.Dir = dir
 	out, err := cmd.Output()
 	if err != nil {
 		return "unknown"
 	}
 	commit := strings.TrimSpace(string(out))
 	status := exec.Command("git", "status", "--porcelain", "--untracked-files=no")
-	status.Dir = root
+	status.Dir = dir
 	if st, err := status.Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
 		commit += "-dirty"
 	}

@@ -6,6 +6,7 @@ package svg
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -32,6 +33,39 @@ func esc(s string) string {
 
 // num prints a coordinate compactly.
 func num(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// WellFormed reports the first XML syntax error of an SVG document, or an error if its root is not an svg
+// element in the SVG namespace.
+func WellFormed(doc io.Reader) error {
+	d := xml.NewDecoder(doc)
+	d.Strict = true
+	depth, roots := 0, 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch el := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+				if el.Name.Local != "svg" || el.Name.Space != "http://www.w3.org/2000/svg" {
+					return fmt.Errorf("svg: root element %v, want svg in the SVG namespace", el.Name)
+				}
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	if roots != 1 {
+		return fmt.Errorf("svg: %d root elements, want 1", roots)
+	}
+	return nil
+}
 
 // Point is one measurement: X the GOMAXPROCS, Y the value with its interval [Lo, Hi].
 type Point struct {
