@@ -33,7 +33,7 @@
 // bench/HEADLINES.md, which the top-level README includes:
 //
 //	go run ./bench/cmd/report -quick               # under two minutes on a 2-core machine
-//	go run ./bench/cmd/report                      # the full run
+//	go run ./bench/cmd/report                      # the full run, about 20 minutes
 //	go run ./bench/cmd/report -in bench/results.txt  # redo the tables from the recorded output
 //
 // -quick passes -short to the benchmarks: a benchmark may drop its largest tables under [testing.Short].

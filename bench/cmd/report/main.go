@@ -6,8 +6,12 @@
 // Usage, from the module root:
 //
 //	go run ./bench/cmd/report -quick            # under two minutes on a 2-core machine
-//	go run ./bench/cmd/report                   # the full run, -count=10 at GOMAXPROCS 1, 2, 4, 8
+//	go run ./bench/cmd/report                   # the full run, -count=10 at GOMAXPROCS 1, 2, 4, 8, about 20 minutes
 //	go run ./bench/cmd/report -in bench/results.txt   # only re-read recorded output
+//
+// Each -count is one round that runs every benchmark once at every GOMAXPROCS, so that a slow spell of a
+// shared machine falls on all implementations alike. Unless -benchtime is given, each round's benchtime is
+// fitted to what is left of -budget, from how long the rounds before it took.
 //
 // The raw `go test -bench` output of a run is kept in bench/results.txt, headed by configuration lines that
 // record the machine and the run, so that -in regenerates the same report without running anything.
@@ -80,12 +84,13 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 		bench    = fs.String("bench", "", "the -bench regexp, overriding -families")
 		cpu      = fs.String("cpu", "", "comma-separated GOMAXPROCS values (default 1,2 with -quick, else 1,2,4,8 and the machine's cores)")
 	)
-	fs.BoolVar(&o.quick, "quick", false, "a quick run: -count=5, GOMAXPROCS 1 and 2, -short, benchtime fitted to -budget")
+	fs.BoolVar(&o.quick, "quick", false, "a quick run: -count=5, GOMAXPROCS 1 and 2, -short, a budget of 80s")
 	fs.IntVar(&o.count, "count", 0, "runs of each benchmark (default 5 with -quick, else 10)")
-	fs.StringVar(&o.benchtime, "benchtime", "", "time or iterations per run, as go test takes it (default fitted to -budget with -quick, else 1s)")
-	fs.DurationVar(&o.budget, "budget", 100*time.Second, "with -quick, the time the benchmark runs should take in all")
+	fs.StringVar(&o.benchtime, "benchtime", "", "time or iterations per run, as go test takes it (default fitted to -budget)")
+	fs.DurationVar(&o.budget, "budget", 0, "the time the benchmark runs should take in all (default 80s with -quick, else 20m)")
 	fs.StringVar(&o.in, "in", "", "only read this recorded benchmark output; run nothing")
 	fs.StringVar(&o.out, "out", "", "directory for RESULTS.md, HEADLINES.md, results.json and charts/ (default the module's bench/)")
+	fs.StringVar(&o.pkgDir, "pkg", "", "directory of the package whose benchmarks to run (default the module's bench/)")
 	fs.StringVar(&o.raw, "raw", "", "where a run keeps its raw output (default results.txt in the -out directory)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench/cmd/report [-quick] [flags]\n")
@@ -113,8 +118,11 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 	if o.count < 1 {
 		return o, fmt.Errorf("-count: must be >= 1, got %d", o.count)
 	}
-	if !o.quick && o.benchtime == "" {
-		o.benchtime = "1s"
+	if o.budget == 0 {
+		o.budget = map[bool]time.Duration{true: 80 * time.Second, false: 20 * time.Minute}[o.quick]
+	}
+	if o.budget < 0 {
+		return o, fmt.Errorf("-budget: must be > 0, got %v", o.budget)
 	}
 	if o.benchtime != "" && !validBenchtime(o.benchtime) {
 		return o, fmt.Errorf("-benchtime: want a duration like 100ms or an iteration count like 1000x, got %q", o.benchtime)
@@ -129,7 +137,9 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 		if o.out == "" {
 			o.out = filepath.Join(o.root, "bench")
 		}
-		o.pkgDir = filepath.Join(o.root, "bench")
+		if o.pkgDir == "" {
+			o.pkgDir = filepath.Join(o.root, "bench")
+		}
 	}
 	o.command = strings.Join(append([]string{"go run ./bench/cmd/report"}, args...), " ")
 	if o.raw == "" {

@@ -153,7 +153,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if quick.count != 5 || quick.benchtime != "" || !reflect.DeepEqual(quick.cpus, []int{1, 2}) ||
+	if quick.count != 5 || quick.benchtime != "" || quick.budget != 80*time.Second || !reflect.DeepEqual(quick.cpus, []int{1, 2}) ||
 		quick.bench != "^Benchmark(RateLimit|Breaker|Pool|Cache)" || quick.raw != filepath.Join("x", "results.txt") {
 		t.Errorf("quick defaults %+v", quick)
 	}
@@ -161,7 +161,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if full.count != 7 || full.benchtime != "1s" || !reflect.DeepEqual(full.cpus, []int{1, 3}) ||
+	if full.count != 7 || full.benchtime != "" || full.budget != 20*time.Minute || !reflect.DeepEqual(full.cpus, []int{1, 3}) ||
 		full.bench != "^Benchmark(Cache|RateLimit)" || filepath.Base(full.out) != "bench" || full.pkgDir != full.out {
 		t.Errorf("full options %+v", full)
 	}
@@ -170,6 +170,7 @@ func TestParseFlags(t *testing.T) {
 		{"-count", "-1"},
 		{"-benchtime", "fast"},
 		{"-benchtime", "0x"},
+		{"-budget", "-1s"},
 		{"-cpu", "1,zero"},
 		{"-bench", "("},
 		{"stray"},
@@ -189,23 +190,28 @@ func TestParseCPUsDefault(t *testing.T) {
 	}
 }
 
-func TestFitBenchtime(t *testing.T) {
-	tests := []struct {
-		budget            time.Duration
-		n, cpus, count    int
-		listing, expected time.Duration
-	}{
-		// 500 runs share 100s: 200ms each, less 3 x 1ms of set-up, two thirds of it for the timed loop.
-		{100 * time.Second, 50, 2, 5, 50 * time.Millisecond, 131 * time.Millisecond},
-		// Set-up alone exceeds the budget: the floor.
-		{100 * time.Second, 50, 2, 5, 5 * time.Second, 10 * time.Millisecond},
-		// A lot of budget for one benchmark: the ceiling.
-		{time.Hour, 1, 1, 1, 0, time.Second},
+func TestFitter(t *testing.T) {
+	// 50 benchmarks at 2 GOMAXPROCS in 5 rounds share 100s: 20s a round, less 3 x 50ms x 2 of set-up, over
+	// 2 x 50 x 2 benchmark runs: 98.5ms.
+	f := fitter{budget: 100 * time.Second, n: 50, cpus: 2, rounds: 5, listing: 50 * time.Millisecond}
+	if got := f.next(0, 0); got != 98*time.Millisecond {
+		t.Errorf("first round: %v, want 98ms", got)
 	}
-	for _, tt := range tests {
-		if got := fitBenchtime(tt.budget, tt.n, tt.cpus, tt.count, tt.listing); got != tt.expected {
-			t.Errorf("fitBenchtime(%v, %d, %d, %d, %v) = %v, want %v", tt.budget, tt.n, tt.cpus, tt.count, tt.listing, got, tt.expected)
-		}
+	// The round took 30s instead of 20s: slope (30s - 0.3s) / 98ms = 303; the 70s left over 4 rounds give
+	// (17.5s - 0.3s) / 303 = 56.7ms.
+	f.took(30 * time.Second)
+	if got := f.next(1, 30*time.Second); got != 56*time.Millisecond {
+		t.Errorf("second round: %v, want 56ms", got)
+	}
+	// Over budget: the floor.
+	f.took(time.Minute)
+	if got := f.next(2, 99*time.Second); got != 10*time.Millisecond {
+		t.Errorf("over budget: %v, want 10ms", got)
+	}
+	// A lot of budget for one benchmark: the ceiling.
+	big := fitter{budget: time.Hour, n: 1, cpus: 1, rounds: 1}
+	if got := big.next(0, 0); got != time.Second {
+		t.Errorf("big budget: %v, want 1s", got)
 	}
 }
 
@@ -227,11 +233,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Skip("builds and runs a benchmark binary")
 	}
 	out := t.TempDir()
-	o, err := parseFlags([]string{"-quick", "-budget", "1s", "-count", "2", "-out", out}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.pkgDir, err = filepath.Abs("testdata/smoke")
+	o, err := parseFlags([]string{"-quick", "-budget", "1s", "-count", "2", "-out", out, "-pkg", "testdata/smoke"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

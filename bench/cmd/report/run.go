@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,25 +38,24 @@ func runBenchmarks(o options, log io.Writer) error {
 		return fmt.Errorf("go test -c in %s wrote no binary (a package without tests?): %w", o.pkgDir, err)
 	}
 
-	benchtime := o.benchtime
-	if benchtime == "" {
+	var n int
+	var listing time.Duration
+	if o.benchtime == "" {
 		fmt.Fprintf(log, "listing the benchmarks matching %s\n", o.bench)
 		start := time.Now()
 		var out bytes.Buffer
-		if err := runBinary(bin, build.Dir, o.bench, "1x", 1, []int{1}, true, &out, io.Discard); err != nil {
+		if err := runBinary(bin, o.pkgDir, o.bench, "1x", []int{1}, true, &out, io.Discard); err != nil {
 			return fmt.Errorf("listing run: %w\n%s", err, out.String())
 		}
+		listing = time.Since(start)
 		f, err := benchparse.Parse(&out)
 		if err != nil {
 			return err
 		}
-		if len(f.Results) == 0 {
+		if n = len(f.Results); n == 0 {
 			return fmt.Errorf("no benchmark matches %s", o.bench)
 		}
-		d := fitBenchtime(o.budget, len(f.Results), len(o.cpus), o.count, time.Since(start))
-		benchtime = strconv.FormatInt(d.Milliseconds(), 10) + "ms"
-		fmt.Fprintf(log, "%d benchmarks x %d GOMAXPROCS x %d runs: -benchtime=%s to fit %v\n",
-			len(f.Results), len(o.cpus), o.count, benchtime, o.budget)
+		fmt.Fprintf(log, "%d benchmarks x %d GOMAXPROCS x %d runs to fit in %v\n", n, len(o.cpus), o.count, o.budget)
 	}
 
 	mode := "full"
@@ -70,7 +70,6 @@ func runBenchmarks(o options, log io.Writer) error {
 	header = append(header,
 		benchparse.Config{Key: "mode", Value: mode},
 		benchparse.Config{Key: "command", Value: o.command},
-		benchparse.Config{Key: "benchtime", Value: benchtime},
 		benchparse.Config{Key: "count", Value: strconv.Itoa(o.count)},
 		benchparse.Config{Key: "gomaxprocs", Value: strings.Join(cpus, ",")},
 		benchparse.Config{Key: "load", Value: loadAverage()},
@@ -87,10 +86,30 @@ func runBenchmarks(o options, log io.Writer) error {
 	for _, c := range header {
 		fmt.Fprintf(raw, "%s: %s\n", c.Key, c.Value)
 	}
-	fmt.Fprintf(log, "running -bench=%s -count=%d -benchtime=%s -cpu=%s\n", o.bench, o.count, benchtime, strings.Join(cpus, ","))
+
+	// One round per count, each running every benchmark once at every GOMAXPROCS: interleaved rounds spread
+	// a slow spell of a shared machine over all implementations, and in quick mode each round's benchtime is
+	// refitted to the budget left, from how long the rounds before it took.
 	start := time.Now()
-	runErr := runBinary(bin, build.Dir, o.bench, benchtime, o.count, o.cpus, o.quick, raw, log)
-	fmt.Fprintf(raw, "load-after: %s\nelapsed: %s\n", loadAverage(), time.Since(start).Round(time.Second))
+	fit := fitter{budget: o.budget, n: n, cpus: len(o.cpus), rounds: o.count, listing: listing}
+	var used []string
+	var runErr error
+	for round := range o.count {
+		benchtime := o.benchtime
+		if benchtime == "" {
+			benchtime = strconv.FormatInt(fit.next(round, time.Since(start)).Milliseconds(), 10) + "ms"
+		}
+		if !slices.Contains(used, benchtime) {
+			used = append(used, benchtime)
+		}
+		fmt.Fprintf(log, "round %d of %d: -bench=%s -benchtime=%s -cpu=%s\n", round+1, o.count, o.bench, benchtime, strings.Join(cpus, ","))
+		roundStart := time.Now()
+		if runErr = runBinary(bin, o.pkgDir, o.bench, benchtime, o.cpus, o.quick, raw, log); runErr != nil {
+			break
+		}
+		fit.took(time.Since(roundStart))
+	}
+	fmt.Fprintf(raw, "benchtime: %s\nload-after: %s\nelapsed: %s\n", strings.Join(used, ","), loadAverage(), time.Since(start).Round(time.Second))
 	fmt.Fprintf(log, "benchmarks took %v; output in %s\n", time.Since(start).Round(time.Second), o.raw)
 	if runErr != nil {
 		return fmt.Errorf("benchmark run: %w", runErr)
@@ -99,14 +118,14 @@ func runBenchmarks(o options, log io.Writer) error {
 }
 
 // runBinary runs the test binary's benchmarks in dir, copying its output to out and its result lines to log.
-func runBinary(bin, dir, bench, benchtime string, count int, cpus []int, short bool, out, log io.Writer) error {
+func runBinary(bin, dir, bench, benchtime string, cpus []int, short bool, out, log io.Writer) error {
 	cpu := make([]string, len(cpus))
 	for i, c := range cpus {
 		cpu[i] = strconv.Itoa(c)
 	}
 	args := []string{
 		"-test.run=^$", "-test.bench=" + bench, "-test.benchmem", "-test.benchtime=" + benchtime,
-		"-test.count=" + strconv.Itoa(count), "-test.cpu=" + strings.Join(cpu, ","), "-test.timeout=0",
+		"-test.count=1", "-test.cpu=" + strings.Join(cpu, ","), "-test.timeout=0",
 	}
 	if short {
 		args = append(args, "-test.short")
@@ -159,15 +178,34 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// fitBenchtime picks the time per run so that benchmarks runs of each of n benchmarks at each GOMAXPROCS take
-// about budget in all. listing is how long one iteration of each took, set-up included; a run repeats the
-// set-up about three times while the testing package sizes b.N, and spends about 1.5 times the benchtime.
-// The result stays within [10ms, 1s].
-func fitBenchtime(budget time.Duration, n, cpus, count int, listing time.Duration) time.Duration {
-	runs := time.Duration(n * cpus * count)
-	perRun := budget/runs - 3*listing/time.Duration(n)
-	d := perRun * 2 / 3
-	return min(max(d, 10*time.Millisecond), time.Second).Truncate(time.Millisecond)
+// fitter picks each round's benchtime so that the rounds fit the budget. A round of n benchmarks at each of
+// cpus GOMAXPROCS values is modelled as setup + slope*benchtime: setup is three times the listing run (set-up
+// repeats while the testing package sizes b.N), and slope starts at 2 per benchmark run (the sizing runs
+// before the timed one) and is then measured from the rounds done.
+type fitter struct {
+	budget, listing time.Duration
+	n, cpus, rounds int
+	last            time.Duration // benchtime of the round being timed
+	slope           float64       // round time per unit of benchtime, measured; 0 before the first round
+}
+
+func (f *fitter) setup() time.Duration { return 3 * f.listing * time.Duration(f.cpus) }
+
+func (f *fitter) next(round int, elapsed time.Duration) time.Duration {
+	slope := f.slope
+	if slope == 0 {
+		slope = float64(2 * f.n * f.cpus)
+	}
+	perRound := (f.budget - elapsed) / time.Duration(f.rounds-round)
+	d := time.Duration(float64(perRound-f.setup()) / slope)
+	f.last = min(max(d, 10*time.Millisecond), time.Second).Truncate(time.Millisecond)
+	return f.last
+}
+
+func (f *fitter) took(d time.Duration) {
+	if f.last > 0 {
+		f.slope = max(float64(d-f.setup())/float64(f.last), float64(f.n*f.cpus))
+	}
 }
 
 // machineConfig describes the machine as configuration lines for the raw output.
