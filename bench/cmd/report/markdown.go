@@ -173,11 +173,43 @@ func headlineLines(rep Report) []string {
 				fr.Title, h.Impl, formatRatio(h.Geomean), fr.Reference, speed, plural(h.Cells, "case"), strings.Join(procs, ", "),
 				formatRatio(h.Min), formatRatio(h.Max), h.Faster, h.Slower, h.Same))
 		}
+		for _, h := range fr.QualityHeadlines {
+			diff := signed(h.MeanDiff) + " in 1 case"
+			if h.Cases > 1 {
+				diff = fmt.Sprintf("%s on average over %d cases, from %s to %s", signed(h.MeanDiff), h.Cases,
+					signed(h.MinDiff), signed(h.MaxDiff))
+			}
+			lines = append(lines, fmt.Sprintf("- **%s**, `%s` (%s): `%s` %s; difference to `%s` %s.",
+				fr.Title, h.Unit, qualityDirection[h.Unit], h.Impl, valueRange(h.Min, h.Max), fr.Reference, diff))
+		}
 	}
 	if len(lines) == 0 {
 		lines = append(lines, "- No implementation of Sluice has been measured beside its reference peer yet.")
 	}
 	return lines
+}
+
+// qualityDirection says which way is better, for the headlines.
+var qualityDirection = map[string]string{
+	"admitted/ideal":   "1 is exact",
+	"calls-to-open":    "fewer is sooner",
+	"hit%":             "higher is better",
+	"maxwait/meanwait": "closer to 1 is fairer",
+}
+
+func valueRange(lo, hi float64) string {
+	if formatValue(lo) == formatValue(hi) {
+		return formatValue(lo)
+	}
+	return formatValue(lo) + " to " + formatValue(hi)
+}
+
+// signed prints a difference with its sign: "+2.5", "-0.002", "0".
+func signed(d float64) string {
+	if d > 0 {
+		return "+" + formatValue(d)
+	}
+	return formatValue(d)
 }
 
 func headlinesMarkdown(rep Report) string {

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sluice-go/sluice/bench/internal/analysis"
 	"github.com/sluice-go/sluice/bench/internal/benchparse"
 	"github.com/sluice-go/sluice/bench/internal/svg"
 )
@@ -83,9 +84,11 @@ func TestHeadlinesMarkdown(t *testing.T) {
 		"- **Rate limiters**: `sluice-tokenbucket` takes **0.71×** the time per operation of `xtimerate` (1.41× faster; " +
 		"geometric mean of 5 cases at GOMAXPROCS 1, 2, from 0.55× to 1.00×; significantly faster in 3, slower in 0, " +
 		"no significant difference in 2).\n" +
+		"- **Rate limiters**, `admitted/ideal` (1 is exact): `sluice-tokenbucket` 1; difference to `xtimerate` -0.002 in 1 case.\n" +
 		"- **Caches**: `sluice-lru` takes **0.50×** the time per operation of `golang-lru` (2.00× faster; geometric mean " +
 		"of 1 case at GOMAXPROCS 2, from 0.50× to 0.50×; significantly faster in 0, slower in 0, no significant " +
 		"difference in 1).\n" +
+		"- **Caches**, `hit%` (higher is better): `sluice-lru` 80.6; difference to `golang-lru` +2.5 in 1 case.\n" +
 		"\nMeasured in quick mode on Sample CPU @ 2.00GHz (2 cores, go1.26.8), 2026-11-23, commit 0123456789ab. " +
 		"Tables, confidence intervals and charts: [bench/RESULTS.md](bench/RESULTS.md).\n"
 	if got != want {
@@ -253,9 +256,9 @@ func TestRunEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 2 cases x 2 implementations x 2 GOMAXPROCS x 2 runs.
-	if len(file.Results) != 16 {
-		t.Fatalf("%d results, want 16\n%s", len(file.Results), log.String())
+	// (2 cases x 2 implementations + 1) x 2 GOMAXPROCS x 2 runs.
+	if len(file.Results) != 20 {
+		t.Fatalf("%d results, want 20\n%s", len(file.Results), log.String())
 	}
 	for _, key := range []string{"cpu", "cores", "go", "os", "date", "commit", "mode", "benchtime", "count", "gomaxprocs", "load", "load-after", "elapsed"} {
 		if file.Lookup(key) == "" {
@@ -270,5 +273,37 @@ func TestRunEndToEnd(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("RESULTS.md lacks %q", want)
 		}
+	}
+}
+
+func TestQualityHeadlineOverCases(t *testing.T) {
+	rep := Report{Families: []analysis.FamilyResult{{
+		Family: benchparse.Family{Name: "Breaker", Title: "Circuit breakers", Reference: "gobreaker"},
+		QualityHeadlines: []analysis.QualityHeadline{
+			{Impl: "sluice-window", Unit: "calls-to-open", Cases: 3, MeanDiff: -4, MinDiff: -9, MaxDiff: 0, Min: 5, Max: 20},
+		},
+	}}}
+	want := "- **Circuit breakers**, `calls-to-open` (fewer is sooner): `sluice-window` 5 to 20; difference to `gobreaker` " +
+		"-4 on average over 3 cases, from -9 to 0."
+	if got := headlineLines(rep); len(got) != 1 || got[0] != want {
+		t.Errorf("headlineLines = %q, want %q", got, want)
+	}
+}
+
+// A failing benchmark fails the run, but the report of what did run is still written.
+func TestRunFailingBenchmark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a benchmark binary")
+	}
+	t.Setenv("SMOKE_FAIL", "1")
+	out := t.TempDir()
+	err := run([]string{"-quick", "-budget", "1s", "-count", "2", "-out", out, "-pkg", "testdata/smoke"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "round 1") {
+		t.Fatalf("run = %v, want the failure of round 1", err)
+	}
+	md := read(t, filepath.Join(out, "RESULTS.md"))
+	// Both rounds ran the benchmarks that pass.
+	if !strings.Contains(md, "| Smoke/serial | 2 | **`sluice-atomic`** |") || !strings.Contains(md, "| 2 † |") {
+		t.Errorf("RESULTS.md lacks the benchmarks that ran:\n%s", md)
 	}
 }

@@ -44,16 +44,21 @@ func runBenchmarks(o options, log io.Writer) error {
 		fmt.Fprintf(log, "listing the benchmarks matching %s\n", o.bench)
 		start := time.Now()
 		var out bytes.Buffer
-		if err := runBinary(bin, o.pkgDir, o.bench, "1x", []int{1}, true, &out, io.Discard); err != nil {
-			return fmt.Errorf("listing run: %w\n%s", err, out.String())
-		}
+		listErr := runBinary(bin, o.pkgDir, o.bench, "1x", []int{1}, o.quick, &out, io.Discard)
 		listing = time.Since(start)
-		f, err := benchparse.Parse(&out)
+		f, err := benchparse.Parse(bytes.NewReader(out.Bytes()))
 		if err != nil {
 			return err
 		}
 		if n = len(f.Results); n == 0 {
+			if listErr != nil {
+				return fmt.Errorf("listing run: %w\n%s", listErr, out.String())
+			}
 			return fmt.Errorf("no benchmark matches %s", o.bench)
+		}
+		if listErr != nil {
+			// A failing benchmark should not stop the others from being measured; the rounds report it.
+			fmt.Fprintf(log, "listing run: %v; measuring the benchmarks that ran\n", listErr)
 		}
 		fmt.Fprintf(log, "%d benchmarks x %d GOMAXPROCS x %d runs to fit in %v\n", n, len(o.cpus), o.count, o.budget)
 	}
@@ -93,7 +98,7 @@ func runBenchmarks(o options, log io.Writer) error {
 	start := time.Now()
 	fit := fitter{budget: o.budget, n: n, cpus: len(o.cpus), rounds: o.count, listing: listing}
 	var used []string
-	var runErr error
+	var runErr error // the first round's failure; the rounds go on, so the other benchmarks are still measured
 	for round := range o.count {
 		benchtime := o.benchtime
 		if benchtime == "" {
@@ -104,8 +109,8 @@ func runBenchmarks(o options, log io.Writer) error {
 		}
 		fmt.Fprintf(log, "round %d of %d: -bench=%s -benchtime=%s -cpu=%s\n", round+1, o.count, o.bench, benchtime, strings.Join(cpus, ","))
 		roundStart := time.Now()
-		if runErr = runBinary(bin, o.pkgDir, o.bench, benchtime, o.cpus, o.quick, raw, log); runErr != nil {
-			break
+		if err := runBinary(bin, o.pkgDir, o.bench, benchtime, o.cpus, o.quick, raw, log); err != nil && runErr == nil {
+			runErr = fmt.Errorf("round %d: %w", round+1, err)
 		}
 		fit.took(time.Since(roundStart))
 	}

@@ -95,6 +95,20 @@ type Headline struct {
 	Procs   []int   `json:"gomaxprocs"`
 }
 
+// QualityHeadline sums up one quality figure of one of Sluice's implementations against the reference, over
+// the cases (and GOMAXPROCS values) where both reported it: the differences of the medians, ours minus the
+// reference's, and the range of ours.
+type QualityHeadline struct {
+	Impl     string  `json:"impl"`
+	Unit     string  `json:"unit"`
+	Cases    int     `json:"cases"`
+	MeanDiff float64 `json:"meanDiff"`
+	MinDiff  float64 `json:"minDiff"`
+	MaxDiff  float64 `json:"maxDiff"`
+	Min      float64 `json:"min"`
+	Max      float64 `json:"max"`
+}
+
 // FamilyResult is one family's part of the report.
 type FamilyResult struct {
 	benchparse.Family
@@ -104,6 +118,8 @@ type FamilyResult struct {
 	// QualityUnits lists the quality figures the family reports.
 	QualityUnits []string   `json:"qualityUnits,omitempty"`
 	Headlines    []Headline `json:"headlines,omitempty"`
+	// QualityHeadlines compare the quality figures of Sluice's implementations with the reference's.
+	QualityHeadlines []QualityHeadline `json:"qualityHeadlines,omitempty"`
 }
 
 // HasReference reports whether any group measured the reference peer.
@@ -213,6 +229,7 @@ func Analyze(results []benchparse.Result, cores int) []FamilyResult {
 		}
 		fr.QualityUnits = orderUnits(fr.QualityUnits)
 		fr.Headlines = headlines(fr)
+		fr.QualityHeadlines = qualityHeadlines(fr)
 		out = append(out, fr)
 	}
 	return out
@@ -303,6 +320,46 @@ func headlines(fr FamilyResult) []Headline {
 		h.Geomean = stats.Geomean(ratios)
 		h.Min, h.Max = slices.Min(ratios), slices.Max(ratios)
 		hs = append(hs, h)
+	}
+	return hs
+}
+
+func qualityHeadlines(fr FamilyResult) []QualityHeadline {
+	var hs []QualityHeadline
+	for _, impl := range fr.Impls {
+		if !(benchparse.Name{Impl: impl}).IsOurs() {
+			continue
+		}
+		for _, unit := range fr.QualityUnits {
+			h := QualityHeadline{Impl: impl, Unit: unit}
+			var diffs, values []float64
+			for _, g := range fr.Groups {
+				var ours, ref Metric
+				var haveOurs, haveRef bool
+				for _, c := range g.Cells {
+					switch c.Impl {
+					case impl:
+						ours, haveOurs = c.Metric(unit)
+					case fr.Reference:
+						ref, haveRef = c.Metric(unit)
+					}
+				}
+				if haveOurs && haveRef {
+					diffs = append(diffs, ours.Median-ref.Median)
+					values = append(values, ours.Median)
+				}
+			}
+			if len(diffs) == 0 {
+				continue
+			}
+			h.Cases = len(diffs)
+			for _, d := range diffs {
+				h.MeanDiff += d / float64(len(diffs))
+			}
+			h.MinDiff, h.MaxDiff = slices.Min(diffs), slices.Max(diffs)
+			h.Min, h.Max = slices.Min(values), slices.Max(values)
+			hs = append(hs, h)
+		}
 	}
 	return hs
 }

@@ -185,3 +185,19 @@ func TestAnalyzeUnknownCores(t *testing.T) {
 		t.Errorf("HasReference: pool %v, other %v", fams[0].HasReference(), fams[1].HasReference())
 	}
 }
+
+func TestQualityHeadlines(t *testing.T) {
+	fams := load(t)
+	// admitted/ideal: ours 1.000 against xtimerate's 1.002 in the one accuracy case.
+	rl := fams[0].QualityHeadlines
+	if len(rl) != 1 || rl[0].Impl != "sluice-tokenbucket" || rl[0].Unit != "admitted/ideal" || rl[0].Cases != 1 ||
+		!near(rl[0].MeanDiff, -0.002) || !near(rl[0].MinDiff, -0.002) || !near(rl[0].MaxDiff, -0.002) ||
+		rl[0].Min != 1 || rl[0].Max != 1 {
+		t.Errorf("rate limiter quality headlines %+v", rl)
+	}
+	// hit%: medians 80.6 and 78.1.
+	c := fams[1].QualityHeadlines
+	if len(c) != 1 || c[0].Unit != "hit%" || !near(c[0].MeanDiff, 2.5) || !near(c[0].Min, 80.6) {
+		t.Errorf("cache quality headlines %+v", c)
+	}
+}

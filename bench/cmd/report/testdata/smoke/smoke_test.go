@@ -3,6 +3,7 @@
 package smoke
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,5 +35,14 @@ func BenchmarkRateLimitSmoke(b *testing.B) {
 			})
 			b.ReportMetric(1, "admitted/ideal")
 		})
+	}
+}
+
+// BenchmarkPoolSmokeFailure fails when SMOKE_FAIL=1, for the test of a run in which a benchmark fails.
+func BenchmarkPoolSmokeFailure(b *testing.B) {
+	if os.Getenv("SMOKE_FAIL") == "1" {
+		b.Fatal("failing as asked by SMOKE_FAIL")
+	}
+	for b.Loop() {
 	}
 }
