@@ -307,3 +307,35 @@ func TestRunFailingBenchmark(t *testing.T) {
 		t.Errorf("RESULTS.md lacks the benchmarks that ran:\n%s", md)
 	}
 }
+
+// FuzzReport feeds arbitrary benchmark output through the whole report: it must not panic, and its charts
+// must stay well-formed SVG whatever the names and values.
+func FuzzReport(f *testing.F) {
+	sample, err := os.ReadFile("testdata/sample.txt")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(sample))
+	f.Add("cores: 1\nBenchmarkCacheX/a<b>&/sluice-x-2 1 0 ns/op 1 hit%\nBenchmarkCacheX/a<b>&/golang-lru-2 1 -5 ns/op\n")
+	f.Add("BenchmarkPoolP/c/puddle 1 1e-300 ns/op\nBenchmarkPoolP/c/sluice 1 1e300 ns/op\nBenchmarkPoolP/c/sluice-4 1 3 ns/op\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		file, err := benchparse.Parse(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		rep := buildReport(file, "fuzz.txt")
+		dir := t.TempDir()
+		charts, err := writeCharts(rep, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resultsMarkdown(rep, charts)
+		_ = headlinesMarkdown(rep)
+		paths, _ := filepath.Glob(filepath.Join(dir, "*.svg"))
+		for _, p := range paths {
+			if err := svg.WellFormed(strings.NewReader(read(t, p))); err != nil {
+				t.Fatalf("%s: %v", filepath.Base(p), err)
+			}
+		}
+	})
+}

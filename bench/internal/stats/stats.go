@@ -30,7 +30,9 @@ func (s Summary) Sufficient() bool { return s.Conf >= Confidence }
 // uses: sorted x(1) <= ... <= x(n), the interval is [x(k), x(n+1-k)] for the largest k with
 // P(Binomial(n, 1/2) <= k-1) <= (1-Confidence)/2, and its confidence is 1 - 2*P(Binomial(n, 1/2) <= k-1).
 // xs is not modified. Summarize of an empty sample is the zero Summary.
-func Summarize(xs []float64) Summary {
+func Summarize(xs []float64) Summary { return summarize(xs, Confidence) }
+
+func summarize(xs []float64, conf float64) Summary {
 	n := len(xs)
 	if n == 0 {
 		return Summary{}
@@ -38,7 +40,7 @@ func Summarize(xs []float64) Summary {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	sum := Summary{N: n, Median: median(s)}
-	k, tail := largestK(binomialCDF(n), (1-Confidence)/2)
+	k, tail := largestK(binomialCDF(n), (1-conf)/2)
 	sum.Lo, sum.Hi = s[k-1], s[n-k]
 	sum.Conf = 1 - 2*tail
 	if n == 1 {
@@ -110,7 +112,15 @@ func (r Ratio) Mark() string {
 	return "~"
 }
 
+// maxPairs caps the pairwise ratios CompareRatio lists; benchmark samples have tens of values, not hundreds.
+const maxPairs = 250_000
+
+// exactPairs is the largest n*m for which the Mann-Whitney distribution is computed exactly.
+const exactPairs = 10_000
+
 // CompareRatio returns the ratio of xs to the reference ys with its interval. Neither slice is modified.
+// Beyond maxPairs pairs the interval is the conservative one bounded by the two medians' intervals, each at
+// confidence sqrt(Confidence), with the product of their confidences.
 func CompareRatio(xs, ys []float64) Ratio {
 	n, m := len(xs), len(ys)
 	if n == 0 || m == 0 {
@@ -125,6 +135,14 @@ func CompareRatio(xs, ys []float64) Ratio {
 	slices.Sort(sx)
 	slices.Sort(sy)
 	r := Ratio{Point: median(sx) / median(sy), Valid: true}
+	if n*m > maxPairs {
+		// Too many pairs to list: bound the ratio by the two medians' intervals instead, which is wider. Each
+		// at sqrt(Confidence), so that both hold together with Confidence.
+		a, b := summarize(sx, math.Sqrt(Confidence)), summarize(sy, math.Sqrt(Confidence))
+		r.Lo, r.Hi = a.Lo/b.Hi, a.Hi/b.Lo
+		r.Conf = a.Conf * b.Conf
+		return r
+	}
 	d := make([]float64, 0, n*m)
 	for _, x := range sx {
 		for _, y := range sy {
@@ -144,11 +162,11 @@ func CompareRatio(xs, ys []float64) Ratio {
 // mannWhitneyCDF returns P(U <= u) for u = 0 .. (n*m-1)/2 under the null hypothesis, U being the number of
 // pairs (x, y) with x < y among n x's and m y's. Exact for samples of benchmark size, from the Gaussian binomial
 // coefficient [n+m choose n]_q, whose coefficient of q^u counts the orderings with U = u; a normal
-// approximation above a million pairs.
+// approximation above exactPairs pairs.
 func mannWhitneyCDF(n, m int) []float64 {
 	half := (n*m + 1) / 2
 	cdf := make([]float64, half)
-	if n*m > 1_000_000 {
+	if n*m > exactPairs {
 		mean := float64(n*m) / 2
 		sd := math.Sqrt(float64(n*m) * float64(n+m+1) / 12)
 		for u := range half {

@@ -110,7 +110,12 @@ func TestMannWhitneyCDFMatchesBruteForce(t *testing.T) {
 }
 
 func TestMannWhitneyNormalApproximation(t *testing.T) {
-	// Above a million pairs the tail is the normal one; it must still be a rising CDF below one half.
+	// Above exactPairs pairs the tail is the normal one; it must still be a rising CDF below one half, and
+	// close to the exact one just below the threshold.
+	exact, approx := mannWhitneyCDF(100, 100), mannWhitneyCDF(101, 100)
+	if e, a := exact[len(exact)/2], approx[len(exact)/2]; math.Abs(e-a) > 0.02 {
+		t.Errorf("P(U <= %d): exact %v (100x100), normal %v (101x100)", len(exact)/2, e, a)
+	}
 	cdf := mannWhitneyCDF(1001, 1001)
 	for u := 1; u < len(cdf); u++ {
 		if cdf[u] < cdf[u-1] {
@@ -221,5 +226,18 @@ func TestGeomean(t *testing.T) {
 	}
 	if g := Geomean(nil); g != 0 {
 		t.Fatalf("Geomean(nil) = %v, want 0", g)
+	}
+}
+
+func TestCompareRatioLargeSamples(t *testing.T) {
+	// 600 x 600 pairs exceed maxPairs: the interval is bounded by the medians' intervals.
+	xs, ys := make([]float64, 600), make([]float64, 600)
+	for i := range xs {
+		xs[i], ys[i] = float64(100+i%10), float64(200+i%10)
+	}
+	r := CompareRatio(xs, ys)
+	a, b := summarize(xs, math.Sqrt(Confidence)), summarize(ys, math.Sqrt(Confidence))
+	if !r.Valid || !near(r.Lo, a.Lo/b.Hi) || !near(r.Hi, a.Hi/b.Lo) || !near(r.Conf, a.Conf*b.Conf) || !r.Significant() {
+		t.Fatalf("CompareRatio of large samples = %+v", r)
 	}
 }
