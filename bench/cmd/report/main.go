@@ -65,14 +65,12 @@ func run(args []string, log io.Writer) error {
 	if opts.in != "" {
 		return generate(opts.in, opts.out, log)
 	}
-	if err := runBenchmarks(opts, log); err != nil {
-		// Write what the run produced before failing: a failed benchmark should not hide the others.
-		if genErr := generate(opts.raw, opts.out, log); genErr != nil {
-			return errors.Join(err, genErr)
-		}
-		return err
+	recorded, err := runBenchmarks(opts, log)
+	if recorded {
+		// Write what the run produced even when it failed: a failed benchmark should not hide the others.
+		err = errors.Join(err, generate(opts.raw, opts.out, log))
 	}
-	return generate(opts.raw, opts.out, log)
+	return err
 }
 
 func parseFlags(args []string, log io.Writer) (options, error) {

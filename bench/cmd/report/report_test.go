@@ -241,8 +241,8 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	if err := runBenchmarks(o, &log); err != nil {
-		t.Fatalf("runBenchmarks: %v\n%s", err, log.String())
+	if recorded, err := runBenchmarks(o, &log); err != nil || !recorded {
+		t.Fatalf("runBenchmarks: recorded %v, %v\n%s", recorded, err, log.String())
 	}
 	if err := generate(o.raw, out, &log); err != nil {
 		t.Fatal(err)

@@ -18,12 +18,13 @@ import (
 	"github.com/sluice-go/sluice/bench/internal/benchparse"
 )
 
-// runBenchmarks builds the test binary of o.pkgDir once, fits the benchtime to the budget in quick mode,
-// and runs the suites, writing their output, headed by the machine's description, to o.raw.
-func runBenchmarks(o options, log io.Writer) error {
+// runBenchmarks builds the test binary of o.pkgDir once and runs the suites in rounds, writing their output,
+// headed by the machine's description, to o.raw. recorded reports whether o.raw was written, even if the run
+// then failed.
+func runBenchmarks(o options, log io.Writer) (recorded bool, err error) {
 	tmp, err := os.MkdirTemp("", "sluice-bench-")
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "bench.test")
@@ -32,10 +33,10 @@ func runBenchmarks(o options, log io.Writer) error {
 	build.Dir = o.pkgDir
 	build.Stdout, build.Stderr = log, log
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("go test -c in %s: %w", o.pkgDir, err)
+		return false, fmt.Errorf("go test -c in %s: %w", o.pkgDir, err)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("go test -c in %s wrote no binary (a package without tests?): %w", o.pkgDir, err)
+		return false, fmt.Errorf("go test -c in %s wrote no binary (a package without tests?): %w", o.pkgDir, err)
 	}
 
 	var n int
@@ -48,13 +49,13 @@ func runBenchmarks(o options, log io.Writer) error {
 		listing = time.Since(start)
 		f, err := benchparse.Parse(bytes.NewReader(out.Bytes()))
 		if err != nil {
-			return err
+			return false, err
 		}
 		if n = len(f.Results); n == 0 {
 			if listErr != nil {
-				return fmt.Errorf("listing run: %w\n%s", listErr, out.String())
+				return false, fmt.Errorf("listing run: %w\n%s", listErr, out.String())
 			}
-			return fmt.Errorf("no benchmark matches %s", o.bench)
+			return false, fmt.Errorf("no benchmark in %s matches %s", o.pkgDir, o.bench)
 		}
 		if listErr != nil {
 			// A failing benchmark should not stop the others from being measured; the rounds report it.
@@ -81,11 +82,11 @@ func runBenchmarks(o options, log io.Writer) error {
 	)
 	// Created only now, so that the commit was read before the output file changed the work tree.
 	if err := os.MkdirAll(filepath.Dir(o.raw), 0o755); err != nil {
-		return err
+		return false, err
 	}
 	raw, err := os.Create(o.raw)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer raw.Close()
 	for _, c := range header {
@@ -117,9 +118,9 @@ func runBenchmarks(o options, log io.Writer) error {
 	fmt.Fprintf(raw, "benchtime: %s\nload-after: %s\nelapsed: %s\n", strings.Join(used, ","), loadAverage(), time.Since(start).Round(time.Second))
 	fmt.Fprintf(log, "benchmarks took %v; output in %s\n", time.Since(start).Round(time.Second), o.raw)
 	if runErr != nil {
-		return fmt.Errorf("benchmark run: %w", runErr)
+		return true, fmt.Errorf("benchmark run: %w", runErr)
 	}
-	return raw.Close()
+	return true, raw.Close()
 }
 
 // runBinary runs the test binary's benchmarks in dir, copying its output to out and its result lines to log.
