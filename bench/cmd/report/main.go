@@ -11,7 +11,7 @@
 //
 // Each -count is one round that runs every benchmark once at every GOMAXPROCS, so that a slow spell of a
 // shared machine falls on all implementations alike. Unless -benchtime is given, each round's benchtime is
-// fitted to what is left of -budget, from how long the rounds before it took.
+// fitted to what is left of -budget (which counts the build too), from how long the rounds before it took.
 //
 // The raw `go test -bench` output of a run is kept in bench/results.txt, headed by configuration lines that
 // record the machine and the run, so that -in regenerates the same report without running anything.
@@ -82,10 +82,10 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 		bench    = fs.String("bench", "", "the -bench regexp, overriding -families")
 		cpu      = fs.String("cpu", "", "comma-separated GOMAXPROCS values (default 1,2 with -quick, else 1,2,4,8 and the machine's cores)")
 	)
-	fs.BoolVar(&o.quick, "quick", false, "a quick run: -count=5, GOMAXPROCS 1 and 2, -short, a budget of 80s")
+	fs.BoolVar(&o.quick, "quick", false, "a quick run: -count=5, GOMAXPROCS 1 and 2, -short, a budget of 100s")
 	fs.IntVar(&o.count, "count", 0, "runs of each benchmark (default 5 with -quick, else 10)")
 	fs.StringVar(&o.benchtime, "benchtime", "", "time or iterations per run, as go test takes it (default fitted to -budget)")
-	fs.DurationVar(&o.budget, "budget", 0, "the time the benchmark runs should take in all (default 80s with -quick, else 20m)")
+	fs.DurationVar(&o.budget, "budget", 0, "the time the run should take in all, build included (default 100s with -quick, else 20m)")
 	fs.StringVar(&o.in, "in", "", "only read this recorded benchmark output; run nothing")
 	fs.StringVar(&o.out, "out", "", "directory for RESULTS.md, HEADLINES.md, results.json and charts/ (default the module's bench/)")
 	fs.StringVar(&o.pkgDir, "pkg", "", "directory of the package whose benchmarks to run (default the module's bench/)")
@@ -117,7 +117,7 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 		return o, fmt.Errorf("-count: must be >= 1, got %d", o.count)
 	}
 	if o.budget == 0 {
-		o.budget = map[bool]time.Duration{true: 80 * time.Second, false: 20 * time.Minute}[o.quick]
+		o.budget = map[bool]time.Duration{true: 100 * time.Second, false: 20 * time.Minute}[o.quick]
 	}
 	if o.budget < 0 {
 		return o, fmt.Errorf("-budget: must be > 0, got %v", o.budget)

@@ -156,7 +156,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if quick.count != 5 || quick.benchtime != "" || quick.budget != 80*time.Second || !reflect.DeepEqual(quick.cpus, []int{1, 2}) ||
+	if quick.count != 5 || quick.benchtime != "" || quick.budget != 100*time.Second || !reflect.DeepEqual(quick.cpus, []int{1, 2}) ||
 		quick.bench != "^Benchmark(RateLimit|Breaker|Pool|Cache)" || quick.raw != filepath.Join("x", "results.txt") {
 		t.Errorf("quick defaults %+v", quick)
 	}

@@ -22,46 +22,22 @@ import (
 // headed by the machine's description, to o.raw. recorded reports whether o.raw was written, even if the run
 // then failed.
 func runBenchmarks(o options, log io.Writer) (recorded bool, err error) {
+	began := time.Now() // the budget counts the build and the listing run too
 	tmp, err := os.MkdirTemp("", "sluice-bench-")
 	if err != nil {
 		return false, err
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "bench.test")
-	fmt.Fprintf(log, "building the bench test binary\n")
-	build := exec.Command("go", "test", "-c", "-o", bin, ".")
-	build.Dir = o.pkgDir
-	build.Stdout, build.Stderr = log, log
-	if err := build.Run(); err != nil {
-		return false, fmt.Errorf("go test -c in %s: %w", o.pkgDir, err)
+	if err := buildTestBinary(o.pkgDir, bin, log); err != nil {
+		return false, err
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return false, fmt.Errorf("go test -c in %s wrote no binary (a package without tests?): %w", o.pkgDir, err)
-	}
-
 	var n int
 	var listing time.Duration
 	if o.benchtime == "" {
-		fmt.Fprintf(log, "listing the benchmarks matching %s\n", o.bench)
-		start := time.Now()
-		var out bytes.Buffer
-		listErr := runBinary(bin, o.pkgDir, o.bench, "1x", []int{1}, o.quick, &out, io.Discard)
-		listing = time.Since(start)
-		f, err := benchparse.Parse(bytes.NewReader(out.Bytes()))
-		if err != nil {
+		if n, listing, err = listBenchmarks(o, bin, log); err != nil {
 			return false, err
 		}
-		if n = len(f.Results); n == 0 {
-			if listErr != nil {
-				return false, fmt.Errorf("listing run: %w\n%s", listErr, out.String())
-			}
-			return false, fmt.Errorf("no benchmark in %s matches %s", o.pkgDir, o.bench)
-		}
-		if listErr != nil {
-			// A failing benchmark should not stop the others from being measured; the rounds report it.
-			fmt.Fprintf(log, "listing run: %v; measuring the benchmarks that ran\n", listErr)
-		}
-		fmt.Fprintf(log, "%d benchmarks x %d GOMAXPROCS x %d runs to fit in %v\n", n, len(o.cpus), o.count, o.budget)
 	}
 
 	mode := "full"
@@ -103,7 +79,7 @@ func runBenchmarks(o options, log io.Writer) (recorded bool, err error) {
 	for round := range o.count {
 		benchtime := o.benchtime
 		if benchtime == "" {
-			benchtime = strconv.FormatInt(fit.next(round, time.Since(start)).Milliseconds(), 10) + "ms"
+			benchtime = strconv.FormatInt(fit.next(round, time.Since(began)).Milliseconds(), 10) + "ms"
 		}
 		if !slices.Contains(used, benchtime) {
 			used = append(used, benchtime)
@@ -121,6 +97,47 @@ func runBenchmarks(o options, log io.Writer) (recorded bool, err error) {
 		return true, fmt.Errorf("benchmark run: %w", runErr)
 	}
 	return true, raw.Close()
+}
+
+func buildTestBinary(dir, bin string, log io.Writer) error {
+	fmt.Fprintf(log, "building the test binary of %s\n", dir)
+	build := exec.Command("go", "test", "-c", "-o", bin, ".")
+	build.Dir = dir
+	build.Stdout, build.Stderr = log, log
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go test -c in %s: %w", dir, err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("go test -c in %s wrote no binary (a package without tests?): %w", dir, err)
+	}
+	return nil
+}
+
+// listBenchmarks runs each benchmark once at GOMAXPROCS 1 and returns how many there are and how long that
+// took, the set-up cost the fitter starts from.
+func listBenchmarks(o options, bin string, log io.Writer) (int, time.Duration, error) {
+	fmt.Fprintf(log, "listing the benchmarks matching %s\n", o.bench)
+	start := time.Now()
+	var out bytes.Buffer
+	listErr := runBinary(bin, o.pkgDir, o.bench, "1x", []int{1}, o.quick, &out, io.Discard)
+	listing := time.Since(start)
+	f, err := benchparse.Parse(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		return 0, 0, err
+	}
+	n := len(f.Results)
+	if n == 0 {
+		if listErr != nil {
+			return 0, 0, fmt.Errorf("listing run: %w\n%s", listErr, out.String())
+		}
+		return 0, 0, fmt.Errorf("no benchmark in %s matches %s", o.pkgDir, o.bench)
+	}
+	if listErr != nil {
+		// A failing benchmark should not stop the others from being measured; the rounds report it.
+		fmt.Fprintf(log, "listing run: %v; measuring the benchmarks that ran\n", listErr)
+	}
+	fmt.Fprintf(log, "%d benchmarks x %d GOMAXPROCS x %d runs to fit in %v\n", n, len(o.cpus), o.count, o.budget)
+	return n, listing, nil
 }
 
 // runBinary runs the test binary's benchmarks in dir, copying its output to out and its result lines to log.
