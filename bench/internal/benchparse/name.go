@@ -5,11 +5,11 @@ import "strings"
 // Family is one group of comparisons in bench/, with the peer every implementation is measured against.
 type Family struct {
 	// Name is the word after "Benchmark" that starts the family's benchmarks: BenchmarkRateLimitAllow.
-	Name string
+	Name string `json:"name"`
 	// Title is how the report heads the family.
-	Title string
+	Title string `json:"title"`
 	// Reference is the implementation name of the peer that ratios are taken to.
-	Reference string
+	Reference string `json:"reference"`
 }
 
 // Families are the families of the naming contract, in report order.
