@@ -243,8 +243,8 @@ func (g *gcra) waitN(ctx context.Context, n int) error {
 			g.mu.Unlock()
 			return nil
 		}
-		w = getWaiter()
-		w.n, w.cost, w.due = n, cost, due
+		w = newWaiter(n)
+		w.cost, w.due = cost, due
 		g.waiters.pushBack(w)
 		break
 	}
@@ -254,7 +254,7 @@ func (g *gcra) waitN(ctx context.Context, n int) error {
 
 // sleep blocks w until its slot, a re-plan, or ctx's end.
 func (g *gcra) sleep(ctx context.Context, w *waiter) error {
-	defer putWaiter(w)
+	defer w.timer.Stop()
 	g.mu.Lock()
 	for {
 		if w.err != nil { // removed by a re-plan that made it impossible

@@ -1,12 +1,9 @@
 package ratelimit
 
-import (
-	"sync"
-	"time"
-)
+import "time"
 
-// waiter is one blocked WaitN call. Waiters are pooled with their timer so that waiting allocates only when the
-// pool is empty.
+// waiter is one blocked WaitN call. It is made only when a caller has to sleep (not pooled: a pooled timer or
+// channel would cross testing/synctest bubbles).
 type waiter struct {
 	prev, next *waiter
 	n          int
@@ -16,22 +13,10 @@ type waiter struct {
 	timer      *time.Timer
 }
 
-var waiterPool = sync.Pool{New: func() any {
+func newWaiter(n int) *waiter {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &waiter{wake: make(chan struct{}, 1), timer: t}
-}}
-
-func getWaiter() *waiter { return waiterPool.Get().(*waiter) }
-
-func putWaiter(w *waiter) {
-	w.timer.Stop()
-	select {
-	case <-w.wake:
-	default:
-	}
-	*w = waiter{wake: w.wake, timer: w.timer}
-	waiterPool.Put(w)
+	return &waiter{n: n, wake: make(chan struct{}, 1), timer: t}
 }
 
 // signal asks w to look at its state again; it never blocks.

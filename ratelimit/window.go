@@ -93,9 +93,8 @@ func (w *windowed) waitN(ctx context.Context, n int) error {
 			return fmt.Errorf("%w: n=%d needs at least %s", ErrWouldExceedDeadline, n, time.Duration(lb))
 		}
 	}
-	me := getWaiter()
-	defer putWaiter(me)
-	me.n = n
+	me := newWaiter(n)
+	defer me.timer.Stop()
 	w.waiters.pushBack(me)
 	w.queued += n
 	for {
