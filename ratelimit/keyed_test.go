@@ -130,8 +130,8 @@ func TestKeyedFloodMemory(t *testing.T) {
 
 // TestKeyedBytesPerKey measures the memory of live keys (key contents not counted).
 func TestKeyedBytesPerKey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocates a million keys")
+	if testing.Short() || raceEnabled {
+		t.Skip("allocates a million keys; heap sizes mean nothing under the race detector")
 	}
 	const n = 1_000_000
 	for _, tc := range []struct {
