@@ -213,8 +213,10 @@ func (g *gcra) waitN(ctx context.Context, n int) error {
 			return nil
 		}
 	}
-	// Slow path: reserve under mu, so that the waiter list always holds every reservation in the future.
+	// Slow path: reserve under mu, so that the waiter list always holds every reservation in the future. The
+	// clock is read again: a reservation must not be based on a moment before the lock was won.
 	g.mu.Lock()
+	now = g.now()
 	var w *waiter
 	for {
 		tat := g.tat.Load()

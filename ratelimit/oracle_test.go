@@ -253,15 +253,7 @@ func TestAccuracyWait(t *testing.T) {
 					})
 				}
 				wg.Wait()
-				var tr trace
-				for k := range at {
-					tr.times = append(tr.times, k)
-				}
-				slices.Sort(tr.times)
-				for _, k := range tr.times {
-					tr.events = append(tr.events, at[k])
-					tr.total += at[k]
-				}
+				tr := traceOf(at)
 				burst := r.Limit
 				if a.name == "leakybucket" {
 					burst = 1
@@ -278,4 +270,76 @@ func TestAccuracyWait(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestOracleWaitCancel has 64 goroutines calling WaitN with contexts cancelled at random moments, so that refunds
+// and re-planning happen all the time, and checks every admitted event against the policy: a refund that gave
+// back too much would show up as an interval holding too many events.
+func TestOracleWaitCancel(t *testing.T) {
+	r := Rate{Limit: 50, Period: time.Second}
+	for _, a := range algorithms {
+		t.Run(a.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var opts []Option
+				burst := r.Limit
+				if a.name == "tokenbucket" {
+					burst = 2 // small, so that a refund one slot too generous breaks the bound
+					opts = append(opts, WithBurst(burst))
+				} else if a.name == "leakybucket" {
+					burst = 1
+				}
+				l := mustLimiter(t, a, r, opts...)
+				start := time.Now()
+				end := start.Add(20 * r.Period)
+				var mu sync.Mutex
+				at := map[int64]int{}
+				cancelled := 0
+				var wg sync.WaitGroup
+				for g := range 64 {
+					wg.Go(func() {
+						rng := rand.New(rand.NewPCG(uint64(g), 9))
+						for time.Now().Before(end) {
+							n := 1 + rng.IntN(2)
+							ctx, cancel := context.WithCancel(context.Background())
+							stop := time.AfterFunc(time.Duration(rng.Int64N(int64(r.Period))), cancel)
+							err := l.WaitN(ctx, n)
+							stop.Stop()
+							cancel()
+							mu.Lock()
+							if err == nil {
+								at[int64(time.Since(start))] += n
+							} else {
+								cancelled++
+							}
+							mu.Unlock()
+						}
+					})
+				}
+				wg.Wait()
+				tr := traceOf(at)
+				if err := tr.conforms(a.name, r, burst); err != nil {
+					t.Fatal(err)
+				}
+				ratio := float64(tr.total) / float64(20*r.Limit)
+				t.Logf("%-17s %d cancelled waits, admitted/ideal %.3f", a.name, cancelled, ratio)
+				if cancelled == 0 || ratio < 0.95 {
+					t.Fatalf("%d cancelled, admitted/ideal %.3f: the run did not exercise refunds or lost capacity", cancelled, ratio)
+				}
+			})
+		})
+	}
+}
+
+// traceOf turns events counted by time into a trace.
+func traceOf(at map[int64]int) trace {
+	var tr trace
+	for k := range at {
+		tr.times = append(tr.times, k)
+	}
+	slices.Sort(tr.times)
+	for _, k := range tr.times {
+		tr.events = append(tr.events, at[k])
+		tr.total += at[k]
+	}
+	return tr
 }
