@@ -3,10 +3,6 @@ package ratelimit
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
-	"math"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,7 +11,7 @@ import (
 
 // Keyed is a token bucket per key (a client IP, an API key, a user), with the same GCRA as [TokenBucket]: the
 // whole state of a key is one int64 stored inline in a sharded map keyed by the key's 64-bit seeded hash, so
-// keys are hashed once, key strings are not retained, and a live key costs about 25-40 bytes whatever its type.
+// keys are hashed once, key strings are not retained, and a live key costs about 38 bytes whatever its type.
 // Two keys whose hashes collide share one quota, which can only deny more, never admit more; the seed is random
 // per limiter, so collisions cannot be aimed, and among a million live keys the chance of any is about 3·10⁻⁸.
 //
@@ -32,19 +28,7 @@ type Keyed[K comparable] struct {
 	clk        clock.Nanos
 	k          int64
 	burstFixed bool
-	seed       maphash.Seed
-	mask       uint64
-	perShard   int
-	shards     []keyShard[K]
-}
-
-type keyShard[K comparable] struct {
-	mu        sync.Mutex
-	m         map[uint64]int64 // guarded by mu; TAT per key hash, absent = full quota
-	sweepAt   int              // guarded by mu; size at which idle keys are swept next
-	earliest  int64            // guarded by mu; no key in m has a TAT below this
-	evictions uint64           // guarded by mu
-	_         [64]byte         // keeps neighbouring shards' locks off one cache line
+	keys       keyMap[int64] // TAT per key; a key whose TAT has passed is at full quota, as if absent
 }
 
 // NewKeyed returns a per-key token bucket of r.Limit tokens per r.Period per key. It accepts [WithBurst],
@@ -66,32 +50,10 @@ func NewKeyed[K comparable](r Rate, opts ...Option) (*Keyed[K], error) {
 	if err != nil {
 		return nil, err
 	}
-	shards := c.shards
-	if shards == 0 {
-		shards = 1
-		for shards < 4*runtime.GOMAXPROCS(0) {
-			shards *= 2
-		}
-	}
-	for shards > c.maxKeys { // at least one key per shard, so the total never exceeds the cap
-		shards /= 2
-	}
-	kl := &Keyed[K]{clk: clock.New(c.now), k: k, seed: maphash.MakeSeed(), mask: uint64(shards - 1),
-		perShard: c.maxKeys / shards, shards: make([]keyShard[K], shards)}
-	kl.burstFixed = c.burst > 0
+	kl := &Keyed[K]{clk: clock.New(c.now), k: k, burstFixed: c.burst > 0,
+		keys: newKeyMap(&c, func(tat int64) int64 { return tat })}
 	kl.p.Store(p)
-	for i := range kl.shards {
-		kl.shards[i].m = make(map[uint64]int64)
-		kl.shards[i].sweepAt = min(64, kl.perShard)
-		kl.shards[i].earliest = math.MaxInt64
-	}
 	return kl, nil
-}
-
-// locate returns key's shard and its hash; shards take the high bits, the maps hash the whole word again.
-func (kl *Keyed[K]) locate(key K) (*keyShard[K], uint64) {
-	h := maphash.Comparable(kl.seed, key)
-	return &kl.shards[(h>>32)&kl.mask], h
 }
 
 // Allow reports whether one event may happen now for key, and takes a token if so.
@@ -121,7 +83,7 @@ func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64
 		panic("ratelimit: negative n")
 	}
 	p := kl.p.Load()
-	s, h := kl.locate(key)
+	s, h := locate(&kl.keys, key)
 	s.mu.Lock()
 	tat, found := s.m[h]
 	if n > p.burst {
@@ -146,10 +108,7 @@ func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64
 			s.mu.Unlock()
 			return p.decision(now, now, kl.k, true, 0), keyedReservation{}, nil
 		}
-		if len(s.m) >= s.sweepAt || len(s.m) >= kl.perShard {
-			s.sweep(now, kl.perShard)
-		}
-		if len(s.m) >= kl.perShard {
+		if !kl.keys.room(s, now) {
 			retry := unitsToDur(s.earliest-now, kl.k)
 			s.mu.Unlock()
 			return Decision{Limit: p.burst, RetryAfter: max(retry, 1)}, keyedReservation{}, ErrTooManyKeys
@@ -163,25 +122,6 @@ func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64
 
 // keyedReservation is what a call took: the TAT it wrote, its cost and when it may be used (units).
 type keyedReservation struct{ tat, cost, due int64 }
-
-// sweep forgets keys back at full quota, which changes no decision. It runs when the shard reaches its cap or
-// doubles since the last sweep, so its cost is amortized over the insertions in between; when nothing can be
-// idle yet (now < earliest) it costs nothing. Called with mu held.
-func (s *keyShard[K]) sweep(now int64, limit int) {
-	if now >= s.earliest {
-		earliest := int64(math.MaxInt64)
-		for key, tat := range s.m {
-			if tat <= now {
-				delete(s.m, key)
-				s.evictions++
-			} else {
-				earliest = min(earliest, tat)
-			}
-		}
-		s.earliest = earliest
-	}
-	s.sweepAt = min(max(64, 2*len(s.m)), limit)
-}
 
 // Wait is WaitN(ctx, key, 1).
 func (kl *Keyed[K]) Wait(ctx context.Context, key K) error { return kl.WaitN(ctx, key, 1) }
@@ -210,7 +150,7 @@ func (kl *Keyed[K]) WaitN(ctx context.Context, key K, n int) error {
 	for {
 		select {
 		case <-ctx.Done():
-			s, h := kl.locate(key)
+			s, h := locate(&kl.keys, key)
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if now := kl.clk.Now() * kl.k; due <= now {
@@ -249,25 +189,7 @@ func (kl *Keyed[K]) SetRate(r Rate) error {
 }
 
 // Len returns how many keys are tracked now (keys at full quota may or may not be counted yet).
-func (kl *Keyed[K]) Len() int {
-	n := 0
-	for i := range kl.shards {
-		s := &kl.shards[i]
-		s.mu.Lock()
-		n += len(s.m)
-		s.mu.Unlock()
-	}
-	return n
-}
+func (kl *Keyed[K]) Len() int { return kl.keys.len() }
 
 // Evictions returns how many idle keys have been forgotten so far.
-func (kl *Keyed[K]) Evictions() uint64 {
-	var n uint64
-	for i := range kl.shards {
-		s := &kl.shards[i]
-		s.mu.Lock()
-		n += s.evictions
-		s.mu.Unlock()
-	}
-	return n
-}
+func (kl *Keyed[K]) Evictions() uint64 { return kl.keys.evictions() }
