@@ -60,7 +60,8 @@ type Decision struct {
 }
 
 // KeyLimiter limits events per key, locally or across instances. It is what [Middleware] consumes; it is
-// implemented by [*Keyed] and by the Redis-backed limiter in package redisrate.
+// implemented by [*Keyed] and [*KeyedSlidingWindow] (with string keys) and by the Redis-backed limiter in
+// package redisrate.
 type KeyLimiter interface {
 	// Limit decides on n events for key. An error means no decision could be made (for example, a remote store
 	// was unreachable); the Decision is then meaningless.
