@@ -126,3 +126,17 @@ func ExampleTokenBucket_SetRate() {
 	// 1s
 	// true
 }
+
+func ExampleNewKeyedSlidingWindow() {
+	clock := newFakeNow()
+	// 100 requests per minute per API key, counted in windows aligned on the minute.
+	k, _ := ratelimit.NewKeyedSlidingWindow[string](ratelimit.PerMinute(100), ratelimit.WithClock(clock.Now))
+	d := k.AllowN("key-1", 100)
+	fmt.Println(d.Allowed, d.Remaining)
+	clock.Advance(90 * time.Second) // half of the previous minute still counts: 50
+	d = k.AllowN("key-1", 1)
+	fmt.Println(d.Allowed, d.Remaining)
+	// Output:
+	// true 0
+	// true 49
+}
