@@ -53,11 +53,11 @@ func ExampleTokenBucket_AllowN() {
 }
 
 func ExampleTokenBucket_WaitN() {
-	b, _ := ratelimit.NewTokenBucket(ratelimit.PerSecond(1))
-	b.Allow() // the bucket is now empty for a second
+	b, _ := ratelimit.NewTokenBucket(ratelimit.PerHour(1))
+	b.Allow() // the bucket is now empty for an hour
 
-	// A caller that can wait 100ms is told at once, and nothing is taken.
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	// A caller that can wait a minute is told at once, and nothing is taken.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := b.Wait(ctx)
 	fmt.Println(errors.Is(err, ratelimit.ErrWouldExceedDeadline))
