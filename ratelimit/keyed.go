@@ -156,6 +156,7 @@ func (kl *Keyed[K]) WaitN(ctx context.Context, key K, n int) error {
 			}
 			if tat, ok := s.m[h]; ok && tat == res.tat {
 				s.m[h] = tat - res.cost
+				s.earliest = min(s.earliest, tat-res.cost) // it may be idle sooner now
 			}
 			return ctx.Err()
 		case <-t.C:
