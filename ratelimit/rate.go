@@ -43,6 +43,7 @@ type Limiter interface {
 	// Allow reports whether one event may happen now, and consumes it if so.
 	Allow() bool
 	// AllowN reports whether n events may happen now, consuming them only if allowed, with the details.
+	// AllowN(0) reports the state without taking anything.
 	AllowN(n int) Decision
 	// Wait blocks until one event may happen, or ctx ends.
 	Wait(ctx context.Context) error
