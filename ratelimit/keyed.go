@@ -56,27 +56,27 @@ func NewKeyed[K comparable](r Rate, opts ...Option) (*Keyed[K], error) {
 
 // Allow reports whether one event may happen now for key, and takes a token if so.
 func (kl *Keyed[K]) Allow(key K) bool {
-	d, _, _ := kl.reserve(key, 1, kl.clk.Now()*kl.k, false, 0)
+	d, _, _ := kl.reserve(key, 1, kl.clk.Now()*kl.k, false, 0, false)
 	return d.Allowed
 }
 
 // AllowN reports whether n events may happen now for key, taking them only if so. It panics if n < 0.
 func (kl *Keyed[K]) AllowN(key K, n int) Decision {
-	d, _, _ := kl.reserve(key, n, kl.clk.Now()*kl.k, false, 0)
+	d, _, _ := kl.reserve(key, n, kl.clk.Now()*kl.k, false, 0, true)
 	return d
 }
 
 // Limit is AllowN with the reason of a denial that waiting cannot cure: an error matching [ErrExceedsBurst] or
 // [ErrTooManyKeys]. It never blocks; ctx is not used. With K = string, *Keyed[string] is a [KeyLimiter].
 func (kl *Keyed[K]) Limit(_ context.Context, key K, n int) (Decision, error) {
-	d, _, err := kl.reserve(key, n, kl.clk.Now()*kl.k, false, 0)
+	d, _, err := kl.reserve(key, n, kl.clk.Now()*kl.k, false, 0, true)
 	return d, err
 }
 
 // reserve is the one code path of every Keyed call: it admits n events for key at now or, with future, reserves
 // them for later if that is before deadline (units; 0 means none). It returns the reservation (zero if nothing
-// was taken).
-func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64) (Decision, keyedReservation, error) {
+// was taken), and a Decision with every field only if detail is set (Allow needs only Allowed).
+func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64, detail bool) (Decision, keyedReservation, error) {
 	if n < 0 {
 		panic("ratelimit: negative n")
 	}
@@ -94,6 +94,9 @@ func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64
 	if due := nt - p.tau; due > now {
 		if !future || deadline != 0 && due > deadline {
 			s.mu.Unlock()
+			if !detail && !future {
+				return Decision{}, keyedReservation{}, nil
+			}
 			d := p.decision(tat, now, kl.k, false, unitsToDur(due-now, kl.k))
 			if future {
 				return d, keyedReservation{}, fmt.Errorf("%w: needs %s", ErrWouldExceedDeadline, d.RetryAfter)
@@ -115,7 +118,11 @@ func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64
 	}
 	s.m[h] = nt
 	s.mu.Unlock()
-	return p.decision(nt, now, kl.k, true, 0), keyedReservation{tat: nt, cost: cost, due: nt - p.tau}, nil
+	res := keyedReservation{tat: nt, cost: cost, due: nt - p.tau}
+	if !detail {
+		return Decision{Allowed: true}, res, nil
+	}
+	return p.decision(nt, now, kl.k, true, 0), res, nil
 }
 
 // keyedReservation is what a call took: the TAT it wrote, its cost and when it may be used (units).
@@ -138,7 +145,7 @@ func (kl *Keyed[K]) WaitN(ctx context.Context, key K, n int) error {
 	if ok {
 		dl = max(dl, 1) // 0 means no deadline
 	}
-	_, res, err := kl.reserve(key, n, now, true, dl)
+	_, res, err := kl.reserve(key, n, now, true, dl, false)
 	if err != nil || res.due <= now {
 		return err
 	}
