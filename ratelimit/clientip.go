@@ -278,9 +278,14 @@ func isAlnum(c byte) bool {
 }
 
 // isTchar reports whether c is an RFC 9110 token character.
-func isTchar(c byte) bool {
-	return isAlnum(c) || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+func isTchar(c byte) bool { return tchar[c] }
+
+var tchar = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = isAlnum(byte(c)) || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+	}
+	return t
+}()
 
 func skipOWS(s string, i int) int {
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
