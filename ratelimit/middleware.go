@@ -15,8 +15,9 @@ import (
 //	RateLimit-Policy: "default";q=100;w=60
 //	RateLimit: "default";r=42;t=30
 //
-// where q is the Decision's Limit, w the window set with [WithPolicyWindow], r the remaining quota and t the
-// seconds until the quota is full again. A denied request also gets Retry-After (whole seconds, rounded up) and
+// where q is the Decision's Limit, w the window (set with [WithPolicyWindow], or the Period of l's Rate when l
+// has a Rate() Rate method, as the Redis limiter does), r the remaining quota and t the seconds until the quota
+// is full again. A denied request also gets Retry-After (whole seconds, rounded up) and
 // the denied handler's response: 429 Too Many Requests with an application/problem+json body by default.
 //
 // When l returns an error the request is let through (the default) or rejected, see [WithFailOpen].
@@ -34,6 +35,9 @@ func Middleware(l KeyLimiter, opts ...MiddlewareOption) (func(http.Handler) http
 	trusted, err := parseTrusted(c.trusted)
 	if err != nil {
 		return nil, err
+	}
+	if rl, ok := l.(interface{ Rate() Rate }); ok && c.window == 0 {
+		c.window = rl.Rate().Period
 	}
 	header := canonicalHeader(c.proxyHeader)
 	m := &middleware{

@@ -160,7 +160,8 @@ func WithPolicyName(name string) MiddlewareOption {
 }
 
 // WithPolicyWindow sets the w (window, whole seconds, rounded up) parameter of RateLimit-Policy, normally the
-// Period of the limiter's Rate; q is the Decision's Limit. Without it w is left out, which the draft allows.
+// Period of the limiter's Rate; q is the Decision's Limit. Without it, w is the Period of the limiter's Rate when
+// the limiter has a Rate() Rate method, and is left out otherwise, which the draft allows.
 // Repeating it replaces the window.
 func WithPolicyWindow(d time.Duration) MiddlewareOption {
 	return middlewareOptionFunc(func(c *middlewareConfig) {
