@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -43,6 +44,7 @@ type headerWriter struct {
 	ietf   bool
 	legacy LegacyReset
 	policy atomic.Pointer[policyValue] // RateLimit-Policy value for the last quota seen
+	pk     func(key string) []byte     // partition key of a limiter key; nil sends no pk
 }
 
 type policyValue struct {
@@ -81,7 +83,12 @@ func (hw *headerWriter) policyString(q int) string {
 	if p := hw.policy.Load(); p != nil && p.q == q {
 		return p.v
 	}
-	b := make([]byte, 0, 64)
+	p := &policyValue{q: q, v: string(hw.appendPolicy(make([]byte, 0, 64), q))}
+	hw.policy.Store(p)
+	return p.v
+}
+
+func (hw *headerWriter) appendPolicy(b []byte, q int) []byte {
 	b = append(b, hw.name...)
 	b = append(b, ";q="...)
 	b = strconv.AppendInt(b, clampSF(q), 10)
@@ -89,13 +96,18 @@ func (hw *headerWriter) policyString(q int) string {
 		b = append(b, ";w="...)
 		b = strconv.AppendInt(b, hw.window, 10)
 	}
-	p := &policyValue{q: q, v: string(b)}
-	hw.policy.Store(p)
-	return p.v
+	return b
 }
 
-// write sets the rate-limit fields of d on h, and Retry-After when d is a denial.
-func (hw *headerWriter) write(h http.Header, d Decision) {
+// appendPK appends the pk parameter, an RFC 9651 sf-binary (base64 between colons).
+func appendPK(b, pk []byte) []byte {
+	b = append(b, ";pk=:"...)
+	b = base64.StdEncoding.AppendEncode(b, pk)
+	return append(b, ':')
+}
+
+// write sets the rate-limit fields of d for key on h, and Retry-After when d is a denial.
+func (hw *headerWriter) write(h http.Header, key string, d Decision) {
 	reset := ceilSeconds(d.ResetAfter, maxSFInteger)
 	n := 0
 	if hw.ietf {
@@ -114,13 +126,22 @@ func (hw *headerWriter) write(h http.Header, d Decision) {
 		vals = vals[1:]
 	}
 	if hw.ietf {
-		set(hdrPolicy, hw.policyString(d.Limit))
+		var pk []byte
+		if hw.pk != nil {
+			pk = hw.pk(key)
+			set(hdrPolicy, string(appendPK(hw.appendPolicy(nil, d.Limit), pk)))
+		} else {
+			set(hdrPolicy, hw.policyString(d.Limit))
+		}
 		var buf [96]byte
 		b := append(buf[:0], hw.name...)
 		b = append(b, ";r="...)
 		b = strconv.AppendInt(b, clampSF(d.Remaining), 10)
 		b = append(b, ";t="...)
 		b = strconv.AppendInt(b, reset, 10)
+		if hw.pk != nil {
+			b = appendPK(b, pk)
+		}
 		set(hdrRateLimit, string(b))
 	}
 	if hw.legacy != 0 {

@@ -55,6 +55,7 @@ func Middleware(l KeyLimiter, opts ...MiddlewareOption) (func(http.Handler) http
 			window: ceilSeconds(c.window, maxSFInteger),
 			ietf:   c.ietf,
 			legacy: c.legacy,
+			pk:     c.pk,
 		},
 	}
 	return func(next http.Handler) http.Handler {
@@ -103,7 +104,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}
 		return
 	}
-	m.hw.write(w.Header(), d)
+	m.hw.write(w.Header(), key, d)
 	if !d.Allowed {
 		m.cfg.denied(w, r, d)
 		return

@@ -30,6 +30,7 @@ type middlewareConfig struct {
 	failOpen    bool
 	errHook     func(*http.Request, error)
 	errHandler  func(http.ResponseWriter, *http.Request, error)
+	pk          func(string) []byte
 	err         error // the first invalid option
 }
 
@@ -177,6 +178,20 @@ func WithPolicyWindow(d time.Duration) MiddlewareOption {
 // (the default) or off. Repeating it replaces the setting.
 func WithIETFHeaders(on bool) MiddlewareOption {
 	return middlewareOptionFunc(func(c *middlewareConfig) { c.ietf = on })
+}
+
+// WithPartitionKey adds the draft's pk parameter (an sf-binary) to both fields, so that a client can tell which
+// quota partition a response counted against. f maps the limiter key to the bytes sent; the key itself may be
+// an API key or an address that should not be echoed, so send a digest or an opaque identifier, for example the
+// first 8 bytes of an HMAC of the key. A nil result sends pk as an empty byte sequence. Repeating it replaces f.
+func WithPartitionKey(f func(key string) []byte) MiddlewareOption {
+	return middlewareOptionFunc(func(c *middlewareConfig) {
+		if f == nil {
+			c.fail("ratelimit: WithPartitionKey: function must not be nil, got nil")
+			return
+		}
+		c.pk = f
+	})
 }
 
 // WithLegacyHeaders also sends X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset, the fields most

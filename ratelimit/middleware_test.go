@@ -1,7 +1,9 @@
 package ratelimit
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -150,6 +152,7 @@ func TestMiddlewareStructuredFields(t *testing.T) {
 type sfItem struct {
 	value  string
 	params map[string]int64
+	binary map[string][]byte // byte-sequence parameters
 }
 
 // parseSFList is a strict parser for that shape, written from RFC 9651 section 4.2, independent of the encoder.
@@ -184,7 +187,7 @@ func parseSFList(s string) ([]sfItem, error) {
 			}
 			b.WriteByte(c)
 		}
-		it := sfItem{value: b.String(), params: map[string]int64{}}
+		it := sfItem{value: b.String(), params: map[string]int64{}, binary: map[string][]byte{}}
 		for i < len(s) && s[i] == ';' {
 			i++
 			start := i
@@ -200,6 +203,19 @@ func parseSFList(s string) ([]sfItem, error) {
 				return nil, errors.New("want integer parameter")
 			}
 			i++
+			if i < len(s) && s[i] == ':' {
+				end := strings.IndexByte(s[i+1:], ':')
+				if end < 0 {
+					return nil, errors.New("unterminated byte sequence")
+				}
+				v, err := base64.StdEncoding.Strict().DecodeString(s[i+1 : i+1+end])
+				if err != nil {
+					return nil, err
+				}
+				it.binary[key] = v
+				i += end + 2
+				continue
+			}
 			start = i
 			if i < len(s) && s[i] == '-' {
 				i++
@@ -229,6 +245,22 @@ func parseSFList(s string) ([]sfItem, error) {
 		i++
 		for i < len(s) && s[i] == ' ' {
 			i++
+		}
+	}
+}
+
+func TestMiddlewarePartitionKey(t *testing.T) {
+	h := mustMiddleware(t, newCounter(100), WithPartitionKey(func(key string) []byte {
+		return append([]byte{0xff, 0x00}, key...)
+	}))
+	rec := do(h, "192.0.2.1:1")
+	if got, want := rec.Header().Get("RateLimit"), `"default";r=99;t=1;pk=:/wAxOTIuMC4yLjE=:`; got != want {
+		t.Errorf("RateLimit %q, want %q", got, want)
+	}
+	for _, f := range []string{"RateLimit", "RateLimit-Policy"} {
+		items, err := parseSFList(rec.Header().Get(f))
+		if err != nil || len(items) != 1 || !bytes.Equal(items[0].binary["pk"], []byte("\xff\x00192.0.2.1")) {
+			t.Errorf("%s %q: %+v %v", f, rec.Header().Get(f), items, err)
 		}
 	}
 }
@@ -395,6 +427,7 @@ func TestMiddlewareOptionErrors(t *testing.T) {
 		{WithLegacyHeaders(0), `ratelimit: WithLegacyHeaders: unknown reset format, got 0`},
 		{WithDeniedHandler(nil), `ratelimit: WithDeniedHandler: handler must not be nil, got nil`},
 		{WithErrorHandler(nil), `ratelimit: WithErrorHandler: handler must not be nil, got nil`},
+		{WithPartitionKey(nil), `ratelimit: WithPartitionKey: function must not be nil, got nil`},
 	} {
 		_, err := Middleware(newCounter(1), c.opt)
 		if err == nil || err.Error() != c.want {
