@@ -20,7 +20,8 @@ import (
 // is full again. A denied request also gets Retry-After (whole seconds, rounded up) and
 // the denied handler's response: 429 Too Many Requests with an application/problem+json body by default.
 //
-// When l returns an error the request is let through (the default) or rejected, see [WithFailOpen].
+// When l returns an error the request is let through (the default) or rejected, see [WithFailOpen]; when the
+// error is the request context's own (the client went away), nothing is written and the hook is not called.
 //
 // Unlike a bare func(http.Handler) http.Handler, Middleware validates its options and returns an error naming
 // the first invalid one. The returned middleware is safe for concurrent use.
@@ -94,6 +95,9 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		d, err = m.l.Limit(r.Context(), key, n)
 	}
 	if err != nil {
+		if cerr := r.Context().Err(); cerr != nil && errors.Is(err, cerr) {
+			return // the client is gone: nobody to answer, and no limiter failure to report
+		}
 		if m.cfg.errHook != nil {
 			m.cfg.errHook(r, err)
 		}

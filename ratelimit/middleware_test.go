@@ -341,6 +341,23 @@ func TestMiddlewareFailure(t *testing.T) {
 			t.Fatalf("got %d %q", rec.Code, rec.Body.String())
 		}
 	})
+	t.Run("client gone", func(t *testing.T) {
+		l := newCounter(1)
+		l.err = context.Canceled
+		hooked := false
+		h := mustMiddleware(t, l, WithFailOpen(true), WithErrorHook(func(*http.Request, error) { hooked = true }))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		r := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+		rec := httptest.NewRecorder()
+		called := false
+		mw, _ := Middleware(l)
+		mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true })).ServeHTTP(rec, r)
+		h.ServeHTTP(rec, r)
+		if called || hooked {
+			t.Errorf("cancelled request: handler called %v, hook called %v", called, hooked)
+		}
+	})
 	t.Run("unix socket peer", func(t *testing.T) {
 		var hooked error
 		h := mustMiddleware(t, newCounter(1), WithFailOpen(false),
