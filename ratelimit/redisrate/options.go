@@ -114,7 +114,7 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithFailOpen admits events when Redis cannot be reached or fails, with no error: availability over
-// protection. Without a failure option, Limit returns the error (and [ratelimit.Middleware] applies its own
+// protection. The Decision then has Remaining 0 and no ResetAfter, since nothing is known. Without a failure option, Limit returns the error (and [ratelimit.Middleware] applies its own
 // policy). WithFailOpen, [WithFailClosed] and [WithFallback] replace each other.
 func WithFailOpen() Option {
 	return optionFunc(func(c *config) { c.onErr, c.fallback = failOpen, nil })

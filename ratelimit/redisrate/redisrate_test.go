@@ -357,3 +357,27 @@ func blackhole(t *testing.T) string {
 	})
 	return ln.Addr().String()
 }
+
+// TestClusterClient runs a limiter through a Cluster client, which routes EVALSHA by the key's hash slot.
+// miniredis answers CLUSTER SLOTS as a one-node cluster.
+func TestClusterClient(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{mr.Addr()}})
+	t.Cleanup(func() { _ = c.Close() })
+	for _, alg := range []Algorithm{GCRA, SlidingWindow} {
+		l := mustNew(t, c, ratelimit.PerMinute(2), WithAlgorithm(alg))
+		ctx := context.Background()
+		for i, want := range []bool{true, true, false} {
+			d, err := l.Limit(ctx, "tenant:7", 1)
+			if err != nil || d.Allowed != want {
+				t.Fatalf("%s call %d: %+v %v", alg, i, d, err)
+			}
+		}
+		if err := l.Reset(ctx, "tenant:7"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := l.Allow(ctx, "tenant:7"); !ok || err != nil {
+			t.Fatalf("%s after Reset: %v %v", alg, ok, err)
+		}
+	}
+}
