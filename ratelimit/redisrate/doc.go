@@ -5,8 +5,11 @@
 //
 //   - [GCRA] (default): the generic cell rate algorithm, a token bucket kept as one timestamp per key. Limit
 //     events per Period on average, up to the burst ([WithBurst]) at once.
-//   - [SlidingWindow]: the sliding-window counter, two counts per key, at most about Limit events in any window
-//     of length Period, without a burst beyond Limit.
+//   - [SlidingWindow]: the sliding-window counter, two counts per key, about Limit events in any window of
+//     length Period, without a burst beyond Limit. It assumes the previous window's events were spread evenly:
+//     no aligned window ever holds more than Limit, so no sliding window holds more than 2×Limit, reached only
+//     when a full quota was spent at the very end of a window; on real traffic the estimate is close
+//     (Cloudflare measured 0.003% of decisions wrong on 400 million requests).
 //
 // Properties that make it safe to run on many instances:
 //
@@ -19,6 +22,6 @@
 //   - When Redis fails, Limit returns the error by default; [WithFailOpen], [WithFailClosed] or [WithFallback]
 //     to a local limiter turn the failure into a decision. [WithTimeout] bounds each call.
 //
-// Every decision costs a round trip: a few hundred microseconds on a local network. Where that is too much,
+// Every decision costs a round trip: tens to hundreds of microseconds on a local network. Where that is too much,
 // limit locally first (package ratelimit) and use this package for the global quota.
 package redisrate
