@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -67,4 +68,43 @@ func limiterKeys(q *quota) []string {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+func ExampleWithKeyFunc() {
+	limiter := &quota{limit: 1, used: map[string]int{}}
+	mw, err := ratelimit.Middleware(limiter,
+		ratelimit.WithKeyFunc(func(r *http.Request) (string, error) {
+			if r.URL.Path == "/healthz" {
+				return "", nil // not limited
+			}
+			if k := r.Header.Get("X-API-Key"); k != "" {
+				return "apikey:" + k, nil
+			}
+			return "", errors.New("no API key")
+		}),
+		ratelimit.WithFailOpen(false), // a request without a key is refused, not waved through
+		ratelimit.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+		}),
+	)
+	if err != nil {
+		panic(err)
+	}
+	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, c := range []struct{ path, key string }{{"/v1/items", "k1"}, {"/v1/items", "k1"}, {"/v1/items", "k2"},
+		{"/v1/items", ""}, {"/healthz", ""}} {
+		r := httptest.NewRequest(http.MethodGet, c.path, nil)
+		if c.key != "" {
+			r.Header.Set("X-API-Key", c.key)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(c.path, c.key, w.Code)
+	}
+	// Output:
+	// /v1/items k1 200
+	// /v1/items k1 429
+	// /v1/items k2 200
+	// /v1/items  401
+	// /healthz  200
 }
