@@ -64,7 +64,9 @@ type Decision struct {
 // implemented by [*Keyed] and [*KeyedSlidingWindow] (with string keys) and by the Redis-backed limiter in
 // package redisrate.
 type KeyLimiter interface {
-	// Limit decides on n events for key. An error means no decision could be made (for example, a remote store
-	// was unreachable); the Decision is then meaningless.
+	// Limit decides on n events for key. An error with a Decision whose Limit is 0 means no decision could
+	// be made (for example, a remote store was unreachable). An error with a denying Decision that has a Limit
+	// is a denial with a reason (for example [ErrExceedsBurst] or [ErrTooManyKeys]): callers must not let it
+	// through as they might on a failure.
 	Limit(ctx context.Context, key string, n int) (Decision, error)
 }
