@@ -1,0 +1,194 @@
+package breaker
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// A window keeps the outcomes the rate rules look at. Both kinds are O(1) per call, lock-free on the way in,
+// and never run a goroutine. A fresh window replaces the old one on reset, so a late writer to the old one
+// cannot skew the new one.
+type window interface {
+	// record adds one call made at now (nanoseconds; ignored by the count window) and says whether the rate
+	// rules must be evaluated, with the counts to evaluate.
+	record(now int64, fail, slow bool) (tally, bool)
+	// snapshot returns the counts as of now.
+	snapshot(now int64) tally
+}
+
+// tally is what a window or a half-open breaker counts.
+type tally struct {
+	calls, failures, slow int
+}
+
+// Outcomes in a count window's slot: bits of one call.
+const (
+	slotCall = 1 << iota
+	slotFail
+	slotSlow
+)
+
+// The count window packs its three counts in one word so that one atomic add moves them together.
+// Each field is biased, so a count that is briefly below zero (a writer that swapped its slot but has not
+// added yet, while another one has) does not borrow from its neighbour.
+const (
+	fieldBits  = 21
+	fieldMask  = 1<<fieldBits - 1
+	fieldBias  = 1 << 19 // >= maxCountWindow, so bias + n + writers in flight fits in a field
+	packedZero = fieldBias | fieldBias<<fieldBits | fieldBias<<(2*fieldBits)
+)
+
+// slotWeight[s] is what a slot holding s adds to the packed counts.
+var slotWeight = func() (w [8]uint64) {
+	for s := range w {
+		if s&slotCall != 0 {
+			w[s] = 1
+			if s&slotFail != 0 {
+				w[s] += 1 << fieldBits
+			}
+			if s&slotSlow != 0 {
+				w[s] += 1 << (2 * fieldBits)
+			}
+		}
+	}
+	return w
+}()
+
+// ring is the count window: the last n calls, one slot each. A call takes the next slot with an atomic
+// increment and swaps its outcome in; the counts move by the difference between the new and the old outcome.
+// When the window is full of successes, another success changes nothing, so it writes nothing: a healthy
+// breaker shares no written cache line between cores.
+type ring struct {
+	counts  atomic.Uint64 // packed, biased: calls | failures<<21 | slow<<42
+	healthy uint64        // counts of a window full of successes
+	_       [48]byte      // keep pos, written by every recording call, off the line every call reads
+	pos     atomic.Uint64
+	slots   []atomic.Uint32
+}
+
+func newRing(n int) *ring {
+	r := &ring{slots: make([]atomic.Uint32, n), healthy: packedZero + uint64(n)}
+	r.counts.Store(packedZero)
+	return r
+}
+
+func (r *ring) record(_ int64, fail, slow bool) (tally, bool) {
+	s := uint32(slotCall)
+	if fail {
+		s |= slotFail
+	}
+	if slow {
+		s |= slotSlow
+	}
+	if s == slotCall && r.counts.Load() == r.healthy {
+		return tally{}, false
+	}
+	i := (r.pos.Add(1) - 1) % uint64(len(r.slots))
+	old := r.slots[i].Swap(s)
+	var v uint64
+	if old == s {
+		if s == slotCall {
+			return tally{}, false
+		}
+		v = r.counts.Load()
+	} else {
+		v = r.counts.Add(slotWeight[s] - slotWeight[old])
+	}
+	return unpack(v, len(r.slots)), true
+}
+
+func (r *ring) snapshot(int64) tally { return unpack(r.counts.Load(), len(r.slots)) }
+
+func unpack(v uint64, n int) tally {
+	field := func(shift int) int { return min(max(int(v>>shift&fieldMask)-fieldBias, 0), n) }
+	return tally{calls: field(0), failures: field(fieldBits), slow: field(2 * fieldBits)}
+}
+
+// buckets is the time window: n buckets of width nanoseconds each; the bucket of epoch e = now/width lives at
+// index e%n. Calls add to the current bucket; the first call of a new epoch rotates under a mutex (once per
+// bucket width at most), zeroing the buckets that expired and summing the others into past, so evaluating the
+// rules reads two sets of counters whatever n is. Calls that race with a rotation may land in the neighbouring
+// bucket; the window is exact when calls do not straddle a bucket boundary.
+type buckets struct {
+	width int64
+	head  atomic.Int64 // the newest epoch rotated to
+	past  [3]atomic.Int64
+	mu    sync.Mutex // serialises rotations
+	b     []bucket
+}
+
+type bucket struct {
+	calls, failures, slow atomic.Int64
+	_                     [40]byte // one bucket per cache line
+}
+
+func newBuckets(width int64, n int) *buckets { return &buckets{width: width, b: make([]bucket, n)} }
+
+func (w *buckets) record(now int64, fail, slow bool) (tally, bool) {
+	e := now / w.width
+	if h := w.head.Load(); e > h {
+		w.rotate(e)
+	} else if e < h {
+		e = h // a clock that stepped back, or a call that started before a rotation
+	}
+	bk := &w.b[e%int64(len(w.b))]
+	bk.calls.Add(1)
+	if fail {
+		bk.failures.Add(1)
+	}
+	if slow {
+		bk.slow.Add(1)
+	}
+	// A success can only trip a rate rule by bringing the window up to the minimum number of calls while it
+	// holds failures or slow calls.
+	if !fail && !slow && w.past[1].Load() == 0 && w.past[2].Load() == 0 &&
+		bk.failures.Load() == 0 && bk.slow.Load() == 0 {
+		return tally{}, false
+	}
+	return tally{
+		calls:    max(int(w.past[0].Load()+bk.calls.Load()), 0),
+		failures: max(int(w.past[1].Load()+bk.failures.Load()), 0),
+		slow:     max(int(w.past[2].Load()+bk.slow.Load()), 0),
+	}, true
+}
+
+func (w *buckets) rotate(e int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := w.head.Load()
+	if e <= h {
+		return
+	}
+	n := int64(len(w.b))
+	for k := max(h+1, e-n+1); k <= e; k++ {
+		bk := &w.b[k%n]
+		bk.calls.Store(0)
+		bk.failures.Store(0)
+		bk.slow.Store(0)
+	}
+	var past [3]int64
+	for k := e - n + 1; k < e; k++ {
+		if k >= 0 {
+			bk := &w.b[k%n]
+			past[0] += bk.calls.Load()
+			past[1] += bk.failures.Load()
+			past[2] += bk.slow.Load()
+		}
+	}
+	for i := range past {
+		w.past[i].Store(past[i])
+	}
+	w.head.Store(e)
+}
+
+func (w *buckets) snapshot(now int64) tally {
+	e, h, n := now/w.width, w.head.Load(), int64(len(w.b))
+	var t tally
+	for k := max(h-n+1, e-n+1, 0); k <= h; k++ {
+		bk := &w.b[k%n]
+		t.calls += int(bk.calls.Load())
+		t.failures += int(bk.failures.Load())
+		t.slow += int(bk.slow.Load())
+	}
+	return t
+}
