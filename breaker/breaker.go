@@ -34,6 +34,7 @@ type Breaker struct {
 	sysClock  bool
 	needStart bool // the slow-call rule times calls
 	needEnd   bool // the slow-call rule or a time window reads the clock when a call reports
+	quiet     quietKind
 
 	probeFailLimit int // failed probes that reopen a half-open breaker
 	probeSlowLimit int // slow probes that reopen a half-open breaker
@@ -43,6 +44,15 @@ type Breaker struct {
 	probes  probeState // guarded by mu
 	tripped tally      // guarded by mu: the counts that opened the breaker
 }
+
+// quietKind says how Done can tell, with loads only, that recording a success would change nothing.
+type quietKind uint8
+
+const (
+	quietNever       quietKind = iota
+	quietRing                  // a count window full of successes, and no other rule
+	quietConsecutive           // only the consecutive rule, and no failure in a row
+)
 
 // openInfo describes one opening; it is made at the transition so that rejecting allocates nothing.
 type openInfo struct {
@@ -115,6 +125,13 @@ func New(opts ...Option) (*Breaker, error) {
 	if cfg.slowRate > 0 {
 		b.probeSlowLimit = rateLimit(cfg.slowRate, cfg.halfOpenCalls)
 	}
+	switch {
+	case cfg.classifier != nil || b.needEnd:
+	case cfg.window == countWindow && cfg.consecutive == 0:
+		b.quiet = quietRing
+	case cfg.window == noWindow:
+		b.quiet = quietConsecutive
+	}
 	b.resetWindow()
 	return b, nil
 }
@@ -162,9 +179,23 @@ type Permit struct {
 
 // Done reports the call's result, classified by the breaker's classifier.
 func (p Permit) Done(err error) {
-	if p.b != nil {
-		p.b.record(p, p.b.classify(err))
+	if p.b == nil || err == nil && p.b.quietSuccess(p.word) {
+		return
 	}
+	p.b.record(p, p.b.classify(err))
+}
+
+// quietSuccess reports whether recording a success in state w would change nothing, so it can be skipped.
+// That is the healthy closed breaker's case: its hot path then writes no shared memory.
+func (b *Breaker) quietSuccess(w uint64) bool {
+	switch b.quiet {
+	case quietRing:
+		r := b.ring.Load()
+		return r.counts.Load() == r.healthy && b.word.Load() == w
+	case quietConsecutive:
+		return b.consecutive.Load() == 0 && b.word.Load() == w
+	}
+	return false
 }
 
 // Record reports the call's result as an outcome the caller classified itself.
@@ -195,12 +226,8 @@ func (b *Breaker) classify(err error) Outcome {
 //	p.Done(err)
 func (b *Breaker) Allow() (Permit, error) {
 	w := b.word.Load()
-	if w&closedMask == 0 { // closed or disabled
-		p := Permit{b: b, word: w}
-		if b.needStart {
-			p.start = b.now()
-		}
-		return p, nil
+	if w&closedMask == 0 && !b.needStart { // closed or disabled, and no call to time
+		return Permit{b: b, word: w}, nil
 	}
 	return b.allowSlow(w)
 }

@@ -56,7 +56,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{breaker.WithMinimumCalls(0), "breaker: WithMinimumCalls: n must be >= 1, got 0"},
 		{breaker.WithCountWindow(0), "breaker: WithCountWindow: n must be in [1, 524288], got 0"},
 		{breaker.WithTimeWindow(0, 10), "breaker: WithTimeWindow: d must be > 0 and at least 1ns per bucket, got 0s"},
-		{breaker.WithTimeWindow(time.Second, 0), "breaker: WithTimeWindow: buckets must be in [1, 65536], got 0"},
+		{breaker.WithTimeWindow(time.Second, 0), "breaker: WithTimeWindow: buckets must be in [1, 1024], got 0"},
 		{breaker.WithOpenTimeout(-time.Second), "breaker: WithOpenTimeout: d must be > 0, got -1s"},
 		{breaker.WithOpenBackoff(0.5, 0), "breaker: WithOpenBackoff: factor must be >= 1, got 0.5"},
 		{breaker.WithOpenBackoff(2, -1), "breaker: WithOpenBackoff: max must be >= 0, got -1ns"},

@@ -186,8 +186,8 @@ func WithCountWindow(n int) Option {
 // the clock once. It replaces any earlier window option.
 func WithTimeWindow(d time.Duration, buckets int) Option {
 	return optionFunc(func(c *config) {
-		if buckets < 1 || buckets > 1<<16 {
-			c.fail("WithTimeWindow", "buckets must be in [1, 65536], got %d", buckets)
+		if buckets < 1 || buckets > 1024 {
+			c.fail("WithTimeWindow", "buckets must be in [1, 1024], got %d", buckets)
 			return
 		}
 		if d <= 0 || d/time.Duration(buckets) <= 0 {

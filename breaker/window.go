@@ -1,8 +1,10 @@
 package breaker
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // A window keeps the outcomes the rate rules look at. Both kinds are O(1) per call, lock-free on the way in,
@@ -109,20 +111,54 @@ func unpack(v uint64, n int) tally {
 // bucket width at most), zeroing the buckets that expired and summing the others into past, so evaluating the
 // rules reads two sets of counters whatever n is. Calls that race with a rotation may land in the neighbouring
 // bucket; the window is exact when calls do not straddle a bucket boundary.
+//
+// Every call adds to its bucket's call count, so that count is striped over cache lines, one per goroutine
+// stack (see stripe), and cores do not fight over one line. Failures and slow calls are rare in a healthy
+// window, so they are not striped.
 type buckets struct {
-	width int64
-	head  atomic.Int64 // the newest epoch rotated to
-	past  [3]atomic.Int64
-	mu    sync.Mutex // serialises rotations
-	b     []bucket
+	width   int64
+	stripes int          // a power of two
+	head    atomic.Int64 // the newest epoch rotated to
+	past    [3]atomic.Int64
+	mu      sync.Mutex // serialises rotations
+	b       []bucket
+	calls   []paddedCount // calls[i*stripes+s]: stripe s of bucket i
 }
 
 type bucket struct {
-	calls, failures, slow atomic.Int64
-	_                     [40]byte // one bucket per cache line
+	failures, slow atomic.Int64
+	_              [48]byte // one bucket per cache line
 }
 
-func newBuckets(width int64, n int) *buckets { return &buckets{width: width, b: make([]bucket, n)} }
+type paddedCount struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+func newBuckets(width int64, n int) *buckets {
+	s := 1
+	for s < runtime.GOMAXPROCS(0) && s < 8 {
+		s *= 2
+	}
+	return &buckets{width: width, stripes: s, b: make([]bucket, n), calls: make([]paddedCount, n*s)}
+}
+
+// stripe picks a stripe from the address of the calling goroutine's stack: stable for a goroutine, different
+// between goroutines (stacks are at least 8 KiB apart), and free to compute. A stack that grows may move to
+// another stripe, which only costs a cache miss.
+func (w *buckets) stripe() int {
+	var x byte
+	h := uint64(uintptr(unsafe.Pointer(&x))>>13) * 0x9E3779B97F4A7C15
+	return int(h>>32) & (w.stripes - 1)
+}
+
+func (w *buckets) bucketCalls(i int64) int64 {
+	var n int64
+	for s := range w.stripes {
+		n += w.calls[int(i)*w.stripes+s].n.Load()
+	}
+	return n
+}
 
 func (w *buckets) record(now int64, fail, slow bool) (tally, bool) {
 	e := now / w.width
@@ -131,8 +167,9 @@ func (w *buckets) record(now int64, fail, slow bool) (tally, bool) {
 	} else if e < h {
 		e = h // a clock that stepped back, or a call that started before a rotation
 	}
-	bk := &w.b[e%int64(len(w.b))]
-	bk.calls.Add(1)
+	i := e % int64(len(w.b))
+	w.calls[int(i)*w.stripes+w.stripe()].n.Add(1)
+	bk := &w.b[i]
 	if fail {
 		bk.failures.Add(1)
 	}
@@ -146,7 +183,7 @@ func (w *buckets) record(now int64, fail, slow bool) (tally, bool) {
 		return tally{}, false
 	}
 	return tally{
-		calls:    max(int(w.past[0].Load()+bk.calls.Load()), 0),
+		calls:    max(int(w.past[0].Load()+w.bucketCalls(i)), 0),
 		failures: max(int(w.past[1].Load()+bk.failures.Load()), 0),
 		slow:     max(int(w.past[2].Load()+bk.slow.Load()), 0),
 	}, true
@@ -161,19 +198,19 @@ func (w *buckets) rotate(e int64) {
 	}
 	n := int64(len(w.b))
 	for k := max(h+1, e-n+1); k <= e; k++ {
-		bk := &w.b[k%n]
-		bk.calls.Store(0)
-		bk.failures.Store(0)
-		bk.slow.Store(0)
+		i := k % n
+		w.b[i].failures.Store(0)
+		w.b[i].slow.Store(0)
+		for s := range w.stripes {
+			w.calls[int(i)*w.stripes+s].n.Store(0)
+		}
 	}
 	var past [3]int64
-	for k := e - n + 1; k < e; k++ {
-		if k >= 0 {
-			bk := &w.b[k%n]
-			past[0] += bk.calls.Load()
-			past[1] += bk.failures.Load()
-			past[2] += bk.slow.Load()
-		}
+	for k := max(e-n+1, 0); k < e; k++ {
+		i := k % n
+		past[0] += w.bucketCalls(i)
+		past[1] += w.b[i].failures.Load()
+		past[2] += w.b[i].slow.Load()
 	}
 	for i := range past {
 		w.past[i].Store(past[i])
@@ -185,10 +222,10 @@ func (w *buckets) snapshot(now int64) tally {
 	e, h, n := now/w.width, w.head.Load(), int64(len(w.b))
 	var t tally
 	for k := max(h-n+1, e-n+1, 0); k <= h; k++ {
-		bk := &w.b[k%n]
-		t.calls += int(bk.calls.Load())
-		t.failures += int(bk.failures.Load())
-		t.slow += int(bk.slow.Load())
+		i := k % n
+		t.calls += int(w.bucketCalls(i))
+		t.failures += int(w.b[i].failures.Load())
+		t.slow += int(w.b[i].slow.Load())
 	}
 	return t
 }
