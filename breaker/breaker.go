@@ -154,8 +154,7 @@ func (b *Breaker) resetWindow() {
 		width := int64(b.cfg.windowSpan) / int64(b.cfg.windowSize)
 		w := newBuckets(width, b.cfg.windowSize)
 		// Start at the current bucket so that an old epoch's calls are not counted.
-		e := max(b.now()/width, 0)
-		w.head.Store(e)
+		w.setHead(max(b.now()/width, 0))
 		b.buckets.Store(w)
 	}
 }

@@ -261,6 +261,16 @@ func TestModel(t *testing.T) {
 				m.record(h.mp, o, ns)
 			case op < 19: // time passes
 				d := time.Duration(r.IntN(2500)) * time.Millisecond
+				switch r.IntN(6) {
+				case 0: // to the next bucket boundary, where rotation must happen exactly
+					if m.c.window == timeWindow {
+						d = time.Duration(m.width() - ns%m.width())
+					}
+				case 1: // to the end of the open timeout, or just before it
+					if m.state == StateOpen && m.until > ns {
+						d = time.Duration(m.until-ns) - time.Duration(r.IntN(2))
+					}
+				}
 				trace = append(trace, fmt.Sprintf("%d sleep %v", step, d))
 				now = now.Add(d)
 				ns = int64(now.Sub(start))

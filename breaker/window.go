@@ -7,16 +7,11 @@ import (
 	"unsafe"
 )
 
-// A window keeps the outcomes the rate rules look at. Both kinds are O(1) per call, lock-free on the way in,
-// and never run a goroutine. A fresh window replaces the old one on reset, so a late writer to the old one
-// cannot skew the new one.
-type window interface {
-	// record adds one call made at now (nanoseconds; ignored by the count window) and says whether the rate
-	// rules must be evaluated, with the counts to evaluate.
-	record(now int64, fail, slow bool) (tally, bool)
-	// snapshot returns the counts as of now.
-	snapshot(now int64) tally
-}
+// A window keeps the outcomes the rate rules look at: ring (count window) or buckets (time window). Both are
+// O(1) per call, lock-free on the way in, and never run a goroutine. record adds one call made at now
+// (nanoseconds; ignored by the count window) and says whether the rules must be evaluated, with the counts to
+// evaluate; snapshot returns the counts as of now. A fresh window replaces the old one on reset, so a late
+// writer to the old one cannot skew the new one.
 
 // tally is what a window or a half-open breaker counts.
 type tally struct {
@@ -118,12 +113,16 @@ func unpack(v uint64, n int) tally {
 type buckets struct {
 	width   int64
 	stripes int          // a power of two
-	head    atomic.Int64 // the newest epoch rotated to
+	head    atomic.Int64 // the newest epoch rotated to, shifted left by headShift, with its bucket's index below
 	past    [3]atomic.Int64
 	mu      sync.Mutex // serialises rotations
 	b       []bucket
 	calls   []paddedCount // calls[i*stripes+s]: stripe s of bucket i
 }
+
+// headShift leaves room for a bucket index (at most 1024 buckets) under the epoch in buckets.head, so that a
+// call finds both with one load and no division.
+const headShift = 10
 
 type bucket struct {
 	failures, slow atomic.Int64
@@ -161,13 +160,13 @@ func (w *buckets) bucketCalls(i int64) int64 {
 }
 
 func (w *buckets) record(now int64, fail, slow bool) (tally, bool) {
-	e := now / w.width
-	if h := w.head.Load(); e > h {
-		w.rotate(e)
-	} else if e < h {
-		e = h // a clock that stepped back, or a call that started before a rotation
+	hw := w.head.Load()
+	if now >= (hw>>headShift+1)*w.width {
+		hw = w.rotate(now / w.width)
 	}
-	i := e % int64(len(w.b))
+	// A time before the head's bucket (a clock that stepped back, a call that started before a rotation)
+	// counts in the head's bucket.
+	i := hw & (1<<headShift - 1)
 	w.calls[int(i)*w.stripes+w.stripe()].n.Add(1)
 	bk := &w.b[i]
 	if fail {
@@ -189,12 +188,14 @@ func (w *buckets) record(now int64, fail, slow bool) (tally, bool) {
 	}, true
 }
 
-func (w *buckets) rotate(e int64) {
+// rotate moves the window's head to epoch e, if it is not there or beyond already, and returns the head.
+func (w *buckets) rotate(e int64) int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	h := w.head.Load()
+	hw := w.head.Load()
+	h := hw >> headShift
 	if e <= h {
-		return
+		return hw
 	}
 	n := int64(len(w.b))
 	for k := max(h+1, e-n+1); k <= e; k++ {
@@ -215,11 +216,16 @@ func (w *buckets) rotate(e int64) {
 	for i := range past {
 		w.past[i].Store(past[i])
 	}
-	w.head.Store(e)
+	hw = e<<headShift | e%n
+	w.head.Store(hw)
+	return hw
 }
 
+// setHead starts an empty window at epoch e.
+func (w *buckets) setHead(e int64) { w.head.Store(e<<headShift | e%int64(len(w.b))) }
+
 func (w *buckets) snapshot(now int64) tally {
-	e, h, n := now/w.width, w.head.Load(), int64(len(w.b))
+	e, h, n := now/w.width, w.head.Load()>>headShift, int64(len(w.b))
 	var t tally
 	for k := max(h-n+1, e-n+1, 0); k <= h; k++ {
 		i := k % n
