@@ -32,8 +32,9 @@ type Breaker struct {
 	clk       clock.Nanos
 	epoch     time.Time // clk.At(0): with the system clock, time.Since(epoch) reads only the monotonic clock
 	sysClock  bool
-	needStart bool // the slow-call rule times calls
-	needEnd   bool // the slow-call rule or a time window reads the clock when a call reports
+	fastMask  uint64 // Allow admits at once when word&fastMask == 0: closed or disabled, no call to time
+	needStart bool   // the slow-call rule times calls
+	needEnd   bool   // the slow-call rule or a time window reads the clock when a call reports
 	quiet     quietKind
 
 	probeFailLimit int // failed probes that reopen a half-open breaker
@@ -114,6 +115,11 @@ func New(opts ...Option) (*Breaker, error) {
 	b := &Breaker{cfg: cfg, clk: clock.New(cfg.now), sysClock: cfg.now == nil}
 	b.epoch = b.clk.At(0)
 	b.needStart = cfg.slowRate > 0
+	b.fastMask = closedMask
+	if b.needStart {
+		b.fastMask = ^uint64(0) // the word is never 0: generations start at 1
+	}
+	b.word.Store(1 << stateBits)
 	b.needEnd = cfg.slowRate > 0 || cfg.window == timeWindow
 	b.probeFailLimit, b.probeSlowLimit = cfg.halfOpenCalls+1, cfg.halfOpenCalls+1
 	if cfg.failureRate > 0 {
@@ -224,11 +230,10 @@ func (b *Breaker) classify(err error) Outcome {
 //	err = call()
 //	p.Done(err)
 func (b *Breaker) Allow() (Permit, error) {
-	w := b.word.Load()
-	if w&closedMask == 0 && !b.needStart { // closed or disabled, and no call to time
+	if w := b.word.Load(); w&b.fastMask == 0 {
 		return Permit{b: b, word: w}, nil
 	}
-	return b.allowSlow(w)
+	return b.allowSlow()
 }
 
 // Do calls fn if the breaker allows it and records the outcome. It returns ctx.Err() without calling fn when

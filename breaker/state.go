@@ -114,8 +114,8 @@ func (b *Breaker) nowIf(now int64) int64 {
 }
 
 // allowSlow is Allow when the breaker is not closed.
-func (b *Breaker) allowSlow(w uint64) (Permit, error) {
-	now := unread
+func (b *Breaker) allowSlow() (Permit, error) {
+	w, now := b.word.Load(), unread
 	for {
 		switch stateOf(w) {
 		case StateClosed, StateDisabled:
