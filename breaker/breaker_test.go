@@ -496,3 +496,18 @@ func TestStrings(t *testing.T) {
 		}
 	}
 }
+
+func TestRepeatedOptionsKeepTheLast(t *testing.T) {
+	b := mustNew(t, breaker.WithConsecutiveFailures(1),
+		breaker.WithClassifier(func(error) breaker.Outcome { return breaker.Ignored }),
+		breaker.WithClassifier(nil), // back to the default
+		breaker.WithOpenTimeout(time.Hour), breaker.WithOpenTimeout(time.Minute))
+	if got := b.RetryAfter(); got != 0 {
+		t.Fatalf("closed breaker: RetryAfter() = %v, want 0", got)
+	}
+	run(b, 1, fails)
+	wantState(t, b, breaker.StateOpen)
+	if got := b.RetryAfter(); got > time.Minute || got < 59*time.Second {
+		t.Fatalf("RetryAfter() = %v, want about the last open timeout, 1m", got)
+	}
+}
