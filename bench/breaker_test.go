@@ -232,7 +232,7 @@ func BenchmarkBreakerDetection(b *testing.B) {
 	for _, rate := range []struct {
 		name string
 		p    float64
-	}{{"fail=100%", 1}, {"fail=60%", 0.6}} {
+	}{{"failing-100pct", 1}, {"failing-60pct", 0.6}} {
 		for _, m := range makers {
 			b.Run(rate.name+"/"+m.name, func(b *testing.B) {
 				b.ReportAllocs()
