@@ -113,7 +113,7 @@ func (b *Breaker) nowIf(now int64) int64 {
 	return now
 }
 
-// allowSlow is Allow when the breaker is not closed.
+// allowSlow is Allow off its fast path: the breaker is not closed, or calls are timed.
 func (b *Breaker) allowSlow() (Permit, error) {
 	w, now := b.word.Load(), unread
 	for {
