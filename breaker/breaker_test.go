@@ -511,3 +511,24 @@ func TestRepeatedOptionsKeepTheLast(t *testing.T) {
 		t.Fatalf("RetryAfter() = %v, want about the last open timeout, 1m", got)
 	}
 }
+
+func TestHotPathsAllocateNothing(t *testing.T) {
+	ctx := context.Background()
+	closed := mustNew(t, breaker.WithCountWindow(100))
+	timed := mustNew(t, breaker.WithTimeWindow(10*time.Second, 10), breaker.WithSlowCallRate(0.5, time.Second))
+	open := mustNew(t, breaker.WithConsecutiveFailures(1), breaker.WithOpenTimeout(time.Hour))
+	run(open, 1, fails)
+	for name, fn := range map[string]func(){
+		"Do closed":         func() { _ = closed.Do(ctx, succeeds) },
+		"Do time window":    func() { _ = timed.Do(ctx, succeeds) },
+		"Do failing":        func() { _ = closed.Do(ctx, fails) },
+		"Do rejected":       func() { _ = open.Do(ctx, succeeds) },
+		"Allow/Done":        func() { p, _ := closed.Allow(); p.Done(nil) },
+		"Call":              func() { _, _ = breaker.Call(ctx, closed, func(context.Context) (int, error) { return 1, nil }) },
+		"Allow/Done reject": func() { p, err := open.Allow(); p.Done(err) },
+	} {
+		if n := testing.AllocsPerRun(100, fn); n != 0 {
+			t.Errorf("%s: %v allocs per call, want 0", name, n)
+		}
+	}
+}
