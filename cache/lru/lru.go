@@ -96,7 +96,7 @@ func New[K comparable, V any](capacity int, opts ...Option) (*Cache[K, V], error
 	c.hasTTL.Store(cfg.ttl > 0)
 	c.capacity.Store(int64(capacity))
 	for i := range c.shards {
-		c.shards[i].init(shareOf(capacity, n, i))
+		c.shards[i].init(shareOf(capacity, n, i), n == 1)
 	}
 	return c, nil
 }
@@ -272,7 +272,7 @@ func (c *Cache[K, V]) Resize(capacity int) (evicted int, err error) {
 		s := &c.shards[i]
 		now := c.now()
 		s.mu.Lock()
-		evs, removed := s.resize(shareOf(capacity, len(c.shards), i), now, c.onEvict != nil)
+		evs, removed := s.resize(shareOf(capacity, len(c.shards), i), len(c.shards) == 1, now, c.onEvict != nil)
 		evicted += removed
 		s.mu.Unlock()
 		c.reportAll(evs)

@@ -11,7 +11,8 @@ import (
 type node[K comparable, V any] struct {
 	key     K
 	value   V
-	expires int64 // clock nanoseconds after which the entry is gone; 0 means never
+	expires int64  // clock nanoseconds after which the entry is gone; 0 means never
+	stamp   uint64 // the shard's tick when the entry last moved to the front
 	prev    int32
 	next    int32
 }
@@ -33,17 +34,29 @@ type shard[K comparable, V any] struct {
 	nodes []node[K, V]
 	free  int32 // guarded by mu; 0 means no free slot
 	cap   int32 // guarded by mu
+	// tick counts moves to the front. An entry moved fewer than window ticks ago is at most window places from
+	// the front, and a hit on it leaves it there: hot entries are then read without writing to the list.
+	tick   uint64 // guarded by mu
+	window uint64 // guarded by mu; 0 makes the shard an exact LRU
 
 	hits, misses, evictions, expirations uint64 // guarded by mu
 
 	_ [48]byte // keeps two shards' locks off one cache-line pair
 }
 
-func (s *shard[K, V]) init(capacity int) {
-	s.cap = int32(capacity)
+func (s *shard[K, V]) init(capacity int, exact bool) {
+	s.setCap(capacity, exact)
 	s.index = make(map[K]int32)
 	s.nodes = make([]node[K, V], 1, 1+min(capacity, 1024))
 	s.free = 0
+}
+
+func (s *shard[K, V]) setCap(capacity int, exact bool) {
+	s.cap = int32(capacity)
+	s.window = 0
+	if !exact {
+		s.window = uint64(capacity / windowDivisor)
+	}
 }
 
 func (s *shard[K, V]) unlink(i int32) {
@@ -56,6 +69,8 @@ func (s *shard[K, V]) pushFront(i int32) {
 	head := s.nodes[0].next
 	n := &s.nodes[i]
 	n.prev, n.next = 0, head
+	s.tick++
+	n.stamp = s.tick
 	s.nodes[head].prev = i
 	s.nodes[0].next = i
 }
@@ -101,7 +116,9 @@ func (s *shard[K, V]) get(key K, now int64, clk *clock.Nanos) (v V, ok bool, ev 
 		}
 	}
 	s.hits++
-	s.moveToFront(i)
+	if s.tick-n.stamp >= s.window {
+		s.moveToFront(i)
+	}
 	return n.value, true, ev
 }
 
@@ -221,8 +238,8 @@ func (s *shard[K, V]) deleteExpired(now int64, collect bool) ([]eviction[K, V], 
 }
 
 // resize sets the shard's capacity, evicting from the tail down to it.
-func (s *shard[K, V]) resize(capacity int, now int64, collect bool) ([]eviction[K, V], int) {
-	s.cap = int32(capacity)
+func (s *shard[K, V]) resize(capacity int, exact bool, now int64, collect bool) ([]eviction[K, V], int) {
+	s.setCap(capacity, exact)
 	var evs []eviction[K, V]
 	removed := 0
 	for len(s.index) > capacity {

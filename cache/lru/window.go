@@ -1,0 +1,2 @@
+package lru
+var windowDivisor = 4
