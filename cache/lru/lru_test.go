@@ -395,7 +395,7 @@ func TestResize(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	c := newTest(t, 2, WithShards(1))
+	c := newTest(t, 2, WithShards(1), WithStats())
 	if c.Stats().HitRatio() != 0 {
 		t.Fatal("HitRatio of an unused cache must be 0")
 	}

@@ -1,2 +1,0 @@
-package lru
-var windowDivisor = 4
