@@ -67,20 +67,27 @@ func BenchmarkGetHit(b *testing.B) {
 	for _, entries := range []int{10_000, 100_000} {
 		keys := benchKeys(entries)
 		for _, mode := range []string{"serial", "parallel"} {
-			for _, shards := range []int{1, 8, 64} {
-				for _, ttl := range []time.Duration{0, time.Hour} {
-					name := fmt.Sprintf("entries=%d/%s/shards=%d/ttl=%v", entries, mode, shards, ttl > 0)
-					b.Run(name, func(b *testing.B) {
-						c, err := New[int, int](entries+entries/8, WithShards(shards), WithTTL(ttl))
-						if err != nil {
-							b.Fatal(err)
-						}
-						for k := range entries {
-							c.Set(k, k)
-						}
-						loop(b, mode == "parallel", keys, c.Get)
-					})
-				}
+			for _, bc := range []struct {
+				shards int
+				ttl    time.Duration
+				stats  bool
+			}{{1, 0, false}, {8, 0, false}, {64, 0, false}, {64, time.Hour, false}, {64, 0, true}} {
+				name := fmt.Sprintf("entries=%d/%s/shards=%d/ttl=%v/stats=%v", entries, mode, bc.shards, bc.ttl > 0,
+					bc.stats)
+				b.Run(name, func(b *testing.B) {
+					opts := []Option{WithShards(bc.shards), WithTTL(bc.ttl)}
+					if bc.stats {
+						opts = append(opts, WithStats())
+					}
+					c, err := New[int, int](entries+entries/8, opts...)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for k := range entries {
+						c.Set(k, k)
+					}
+					loop(b, mode == "parallel", keys, c.Get)
+				})
 			}
 			b.Run(fmt.Sprintf("entries=%d/%s/floor-mutex-map", entries, mode), func(b *testing.B) {
 				f := &floorMap{m: make(map[int]int, entries)}

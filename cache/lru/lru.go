@@ -297,9 +297,11 @@ func (c *Cache[K, V]) Stats() Stats {
 	return st
 }
 
-// All returns an iterator over the unexpired entries, shard by shard, each shard from most to least recently
-// used. Iterating does not mark entries used. Each shard is copied under its lock before its entries are
-// yielded, so the loop body may use the cache; entries changed meanwhile may be seen in either state.
+// All returns an iterator over the unexpired entries, shard by shard, each shard in the order of its list:
+// with one shard, from most to least recently used; with more, roughly so (a hit does not move an entry, the
+// second chance at the end of the list does). Iterating does not mark entries used. Each shard is copied under
+// its lock before its entries are yielded, so the loop body may use the cache; entries changed meanwhile may
+// be seen in either state.
 func (c *Cache[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
 		var buf []eviction[K, V]

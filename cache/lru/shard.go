@@ -117,12 +117,13 @@ func (s *shard[K, V]) set(e *entry[K, V], now *lazyNow) (ev eviction[K, V]) {
 	return ev
 }
 
-// evictTail removes the least recently used entry to make room. Unless the shard is exact, entries hit since
-// they last reached the tail get a second chance: they move to the front instead (the CLOCK algorithm).
+// evictTail removes the least recently used entry to make room. Unless the shard is exact, unexpired entries
+// hit since they last reached the tail get a second chance: they move to the front instead (the CLOCK
+// algorithm). After a full turn every flag is clear, so the loop ends.
 func (s *shard[K, V]) evictTail(now *lazyNow) eviction[K, V] {
 	tail := s.head.prev
 	if !s.exact {
-		for n := s.len; tail.used.Load() && n > 0; n-- {
+		for n := s.len; tail.used.Load() && !now.past(tail.expires) && n > 0; n-- {
 			tail.used.Store(false)
 			s.unlink(tail)
 			s.pushFront(tail)
