@@ -71,13 +71,13 @@ func BenchmarkGetHit(b *testing.B) {
 				shards int
 				ttl    time.Duration
 				stats  bool
-			}{{1, 0, false}, {8, 0, false}, {64, 0, false}, {64, time.Hour, false}, {64, 0, true}} {
+			}{{1, 0, true}, {8, 0, true}, {64, 0, true}, {64, time.Hour, true}, {64, 0, false}} {
 				name := fmt.Sprintf("entries=%d/%s/shards=%d/ttl=%v/stats=%v", entries, mode, bc.shards, bc.ttl > 0,
 					bc.stats)
 				b.Run(name, func(b *testing.B) {
 					opts := []Option{WithShards(bc.shards), WithTTL(bc.ttl)}
-					if bc.stats {
-						opts = append(opts, WithStats())
+					if !bc.stats {
+						opts = append(opts, WithStats(false))
 					}
 					c, err := New[int, int](entries+entries/8, opts...)
 					if err != nil {

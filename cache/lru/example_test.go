@@ -53,7 +53,7 @@ func ExampleWithOnEvict() {
 }
 
 func ExampleCache_Stats() {
-	c, _ := lru.New[int, int](10, lru.WithStats())
+	c, _ := lru.New[int, int](10)
 	c.Set(1, 1)
 	c.Get(1)
 	c.Get(2)

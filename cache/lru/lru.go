@@ -22,7 +22,7 @@ type Cache[K comparable, V any] struct {
 	clock   nanoClock
 	ttl     time.Duration // default TTL of Set
 	onEvict func(K, V, EvictReason)
-	stats   *stripes // nil unless WithStats
+	stats   *stripes // nil if WithStats(false)
 
 	resizeMu sync.Mutex // serializes Resize
 	capacity atomic.Int64
@@ -30,8 +30,8 @@ type Cache[K comparable, V any] struct {
 
 // Stats are counters since the cache was made.
 type Stats struct {
-	Hits        uint64 // Get calls that returned a value; counted only with [WithStats]
-	Misses      uint64 // Get calls that found nothing or an expired entry; counted only with [WithStats]
+	Hits        uint64 // Get calls that returned a value; 0 with WithStats(false)
+	Misses      uint64 // Get calls that found nothing or an expired entry; 0 with WithStats(false)
 	Evictions   uint64 // entries removed to make room (EvictCapacity)
 	Expirations uint64 // entries found expired and removed (EvictExpired)
 }
@@ -81,7 +81,7 @@ func New[K comparable, V any](capacity int, opts ...Option) (*Cache[K, V], error
 		clock:  newNanoClock(cfg.now),
 		ttl:    cfg.ttl,
 	}
-	if cfg.stats {
+	if !cfg.noStats {
 		c.stats = newStripes()
 	}
 	if cfg.onEvict != nil {

@@ -395,7 +395,7 @@ func TestResize(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	c := newTest(t, 2, WithShards(1), WithStats())
+	c := newTest(t, 2, WithShards(1))
 	if c.Stats().HitRatio() != 0 {
 		t.Fatal("HitRatio of an unused cache must be 0")
 	}
@@ -412,6 +412,13 @@ func TestStats(t *testing.T) {
 	}
 	if r := c.Stats().HitRatio(); r != 2.0/3 {
 		t.Fatalf("HitRatio = %v", r)
+	}
+	off := newTest(t, 2, WithStats(false))
+	off.Set(1, "a")
+	off.Get(1)
+	off.Get(2)
+	if st := off.Stats(); st.Hits != 0 || st.Misses != 0 {
+		t.Fatalf("Stats with WithStats(false) = %+v, want no hits or misses", st)
 	}
 }
 

@@ -19,7 +19,7 @@ type config struct {
 	shards  int // 0: derived from GOMAXPROCS and the capacity
 	now     func() time.Time
 	onEvict any // func(K, V, EvictReason) for the cache's K and V; checked by New
-	stats   bool
+	noStats bool
 	exact   bool // every hit moves its entry to the front, whatever the number of shards; for tests
 }
 
@@ -44,11 +44,11 @@ func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) { c.now = now })
 }
 
-// WithStats makes the cache count hits and misses of [Cache.Get] for [Cache.Stats]. It is off by default
-// because counting writes shared memory on every Get, which costs a few nanoseconds per call and more when
-// many CPUs read the cache. Evictions and expirations are always counted. Repeating it has no further effect.
-func WithStats() Option {
-	return optionFunc(func(c *config) { c.stats = true })
+// WithStats turns the counting of hits and misses of [Cache.Get] on (the default) or off. Each Get adds one
+// to a counter that its goroutine rarely shares with goroutines on other CPUs; turning counting off saves that
+// atomic add, and [Stats] then reports zero hits and misses. Repeating it keeps the last.
+func WithStats(enabled bool) Option {
+	return optionFunc(func(c *config) { c.noStats = !enabled })
 }
 
 // WithOnEvict sets a hook called for every entry that leaves the cache, with the reason it left. K and V are

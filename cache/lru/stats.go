@@ -20,8 +20,8 @@ type stripe struct {
 }
 
 func newStripes() *stripes {
-	n := 8
-	for n < 4*runtime.GOMAXPROCS(0) {
+	n := 32
+	for n < 8*runtime.GOMAXPROCS(0) {
 		n *= 2
 	}
 	return &stripes{s: make([]stripe, n), shift: uint8(64 - bits.TrailingZeros(uint(n)))}
