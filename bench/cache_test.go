@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -197,6 +198,7 @@ func BenchmarkCacheSet(b *testing.B) {
 func runKeys(b *testing.B, mode string, keys []int, op func(k int)) {
 	mask := len(keys) - 1 // traceLen is a power of two
 	b.ReportAllocs()
+	runtime.GC() // so that no collection of the set-up garbage runs in the timed loop
 	b.ResetTimer()
 	if mode == "serial" {
 		i := 0
