@@ -81,7 +81,7 @@ func BenchmarkGetHit(b *testing.B) {
 					if !bc.stats {
 						opts = append(opts, WithStats(false))
 					}
-					c, err := New[int, int](entries+entries/8, opts...)
+					c, err := New[int, int](entries+entries/2, opts...) // headroom for uneven shards
 					if err != nil {
 						b.Fatal(err)
 					}
