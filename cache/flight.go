@@ -68,8 +68,10 @@ func (c *Cache[K, V]) fill(parent context.Context, key K, cl *call[V]) {
 	defer cancel()
 	rk := c.remoteKey(key)
 	r := c.fetch(ctx, key, rk)
-	if c.finish(key, cl, r) && r.remote != nil {
-		c.writeRemote(ctx, rk, r)
+	c.release(key, cl, r)
+	wrote := c.writeRemote(ctx, key, cl, rk, r)
+	if !c.settle(key, cl) && wrote {
+		c.undoRemote(ctx, rk)
 	}
 }
 
@@ -87,21 +89,28 @@ func (c *Cache[K, V]) loadCtx(parent context.Context) (context.Context, context.
 	return ctx, func() { stop(); cancel() }
 }
 
-// finish publishes r to cl's waiters and, unless the key was written or invalidated while cl ran, stores it in
-// the local tier. It reports whether r may also be written to the remote tier.
-func (c *Cache[K, V]) finish(key K, cl *call[V], r result[V]) (current bool) {
+// release stores r in the local tier, unless the key was written or invalidated while cl ran, and hands r to
+// cl's waiters. cl stays registered until settle, so that a write during the remote write that follows can
+// still be detected; Gets that join it meanwhile get its result at once.
+func (c *Cache[K, V]) release(key K, cl *call[V], r result[V]) {
 	c.mu.Lock()
-	current = c.flights[key] == cl
-	if current {
-		delete(c.flights, key)
-		if r.cache {
-			c.store(key, r.entry)
-		}
+	if r.cache && c.flights[key] == cl {
+		c.store(key, r.entry)
 	}
 	c.mu.Unlock()
 	cl.entry, cl.err = r.entry, r.err
 	close(cl.done)
-	return current
+}
+
+// settle unregisters cl and reports whether the key was neither written nor invalidated since cl started.
+func (c *Cache[K, V]) settle(key K, cl *call[V]) (current bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flights[key] != cl {
+		return false
+	}
+	delete(c.flights, key)
+	return true
 }
 
 // store puts e in the local tier with its TTL. Needs mu.
@@ -193,13 +202,36 @@ func (c *Cache[K, V]) loaded(v V, err error) result[V] {
 	return result[V]{err: err}
 }
 
-func (c *Cache[K, V]) writeRemote(ctx context.Context, rk string, r result[V]) {
+// writeRemote stores a load's result in the remote tier, unless the key was written or invalidated meanwhile.
+// It reports whether it wrote.
+func (c *Cache[K, V]) writeRemote(ctx context.Context, key K, cl *call[V], rk string, r result[V]) bool {
+	if r.remote == nil {
+		return false
+	}
+	c.mu.Lock()
+	current := c.flights[key] == cl
+	c.mu.Unlock()
+	if !current {
+		return false
+	}
 	rctx, cancel := c.remoteCtx(ctx)
 	err := c.remote.Set(rctx, rk, r.remote, r.remoteTTL)
 	cancel()
 	if err != nil {
 		c.st.remoteErrors.Add(1)
+		return false
 	}
+	return true
+}
+
+// undoRemote deletes what a load wrote to the remote tier when a write or invalidation of the key raced with
+// it: the load's value may have overwritten the newer one, and deleting makes the next read go to the source.
+func (c *Cache[K, V]) undoRemote(ctx context.Context, rk string) {
+	rctx, cancel := c.remoteCtx(ctx)
+	if c.remote.Delete(rctx, rk) != nil {
+		c.st.remoteErrors.Add(1)
+	}
+	cancel()
 }
 
 // callLoader calls fn, turning a panic into an error: the load runs on the cache's goroutine, where a panic

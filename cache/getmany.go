@@ -136,14 +136,14 @@ func (c *Cache[K, V]) fillMany(parent context.Context, keys []K, calls []*call[V
 		}
 	}
 	c.loadMany(ctx, keys, rest, results, remoteErr)
-	var writes []int
 	for i, k := range keys {
-		if c.finish(k, calls[i], results[i]) && results[i].remote != nil {
-			writes = append(writes, i)
-		}
+		c.release(k, calls[i], results[i])
 	}
-	for _, i := range writes {
-		c.writeRemote(ctx, rks[i], results[i])
+	for i, k := range keys {
+		wrote := c.writeRemote(ctx, k, calls[i], rks[i], results[i])
+		if !c.settle(k, calls[i]) && wrote {
+			c.undoRemote(ctx, rks[i])
+		}
 	}
 }
 
