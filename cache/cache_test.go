@@ -198,6 +198,7 @@ func TestWaiterGivesUp(t *testing.T) {
 			_, err := c.Get(ctx, "k")
 			first <- err
 		}()
+		synctest.Wait() // the first caller starts the load
 		second := make(chan string, 1)
 		go func() {
 			v, _ := c.Get(context.Background(), "k")
