@@ -68,8 +68,10 @@ func (c *Cache[K, V]) fill(parent context.Context, key K, cl *call[V]) {
 	defer cancel()
 	rk := c.remoteKey(key)
 	r := c.fetch(ctx, key, rk)
-	c.release(key, cl, r)
+	// The remote write comes before the waiters are released: when Get returns, another instance finds the
+	// value in the remote tier instead of loading it again.
 	wrote := c.writeRemote(ctx, key, cl, rk, r)
+	c.release(key, cl, r)
 	if !c.settle(key, cl) && wrote {
 		c.undoRemote(ctx, rk)
 	}
@@ -155,7 +157,11 @@ func (c *Cache[K, V]) fetch(ctx context.Context, key K, rk string) result[V] {
 	}
 	c.st.loads.Add(1)
 	v, err := callLoader(ctx, key, c.loader)
-	return c.loaded(v, err)
+	r := c.loaded(v, err)
+	if remoteErr != nil {
+		r.remote = nil // the remote tier just failed: do not make the caller wait for it twice
+	}
+	return r
 }
 
 // decode turns remote bytes into an entry, counting a remote hit; undecodable bytes count as a miss, and the

@@ -136,6 +136,12 @@ func (c *Cache[K, V]) fillMany(parent context.Context, keys []K, calls []*call[V
 		}
 	}
 	c.loadMany(ctx, keys, rest, results, remoteErr)
+	if remoteErr != nil { // the remote tier just failed: no write-back
+		for i := range results {
+			results[i].remote = nil
+		}
+	}
+	// Unlike Get, the waiters are released before the remote writes, which take one round trip per key.
 	for i, k := range keys {
 		c.release(k, calls[i], results[i])
 	}
