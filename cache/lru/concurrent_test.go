@@ -23,6 +23,7 @@ func TestConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	var gets atomic.Uint64
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 5000 {
@@ -44,6 +45,7 @@ func TestConcurrent(t *testing.T) {
 						}
 					}
 				default:
+					gets.Add(1)
 					if v, ok := c.Get(k); ok && v != fmt.Sprint(k) {
 						t.Errorf("Get(%d) = %q", k, v)
 					}
@@ -58,6 +60,9 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := c.Len(); n > c.Capacity() {
 		t.Fatalf("Len %d exceeds capacity %d", n, c.Capacity())
+	}
+	if st := c.Stats(); st.Hits+st.Misses != gets.Load() {
+		t.Fatalf("Stats count %d hits and %d misses for %d Gets", st.Hits, st.Misses, gets.Load())
 	}
 	if evictedCount.Load() == 0 {
 		t.Fatal("no entry left the cache")

@@ -11,31 +11,27 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // Cache is a sharded LRU cache with optional per-entry TTL. It is safe for concurrent use. The zero value is not
 // usable; make one with [New].
 type Cache[K comparable, V any] struct {
 	shards  []shard[K, V]
-	mask    uint64 // len(shards)-1; 0 means one shard and no hashing
+	shift   uint8 // a key's shard is its hash >> shift
 	seed    maphash.Seed
-	clock   clock.Nanos
+	clock   nanoClock
 	ttl     time.Duration // default TTL of Set
 	onEvict func(K, V, EvictReason)
-
-	// hasTTL turns true, and stays so, once an entry may carry a TTL; until then no operation reads the clock.
-	hasTTL atomic.Bool
+	stats   *stripes // nil if WithStats(false)
 
 	resizeMu sync.Mutex // serializes Resize
 	capacity atomic.Int64
 }
 
-// Stats are counters since the cache was made. Hits and misses count [Cache.Get] calls only.
+// Stats are counters since the cache was made.
 type Stats struct {
-	Hits        uint64 // Get calls that returned a value
-	Misses      uint64 // Get calls that found nothing, or an expired entry
+	Hits        uint64 // Get calls that returned a value; 0 with WithStats(false)
+	Misses      uint64 // Get calls that found nothing or an expired entry; 0 with WithStats(false)
 	Evictions   uint64 // entries removed to make room (EvictCapacity)
 	Expirations uint64 // entries found expired and removed (EvictExpired)
 }
@@ -54,7 +50,7 @@ const (
 )
 
 // New returns a cache holding at most capacity entries, split evenly across its shards (the first
-// capacity%shards shards hold one more). It fails if capacity < 1 or an option is invalid.
+// capacity%shards shards hold one more; see [WithShards]). It fails if capacity < 1 or an option is invalid.
 func New[K comparable, V any](capacity int, opts ...Option) (*Cache[K, V], error) {
 	if capacity < 1 {
 		return nil, fmt.Errorf("lru: New: capacity must be >= 1, got %d", capacity)
@@ -80,10 +76,13 @@ func New[K comparable, V any](capacity int, opts ...Option) (*Cache[K, V], error
 	}
 	c := &Cache[K, V]{
 		shards: make([]shard[K, V], n),
-		mask:   uint64(n - 1),
+		shift:  uint8(64 - bits.TrailingZeros(uint(n))),
 		seed:   maphash.MakeSeed(),
-		clock:  clock.New(cfg.now),
+		clock:  newNanoClock(cfg.now),
 		ttl:    cfg.ttl,
+	}
+	if !cfg.noStats {
+		c.stats = newStripes()
 	}
 	if cfg.onEvict != nil {
 		fn, ok := cfg.onEvict.(func(K, V, EvictReason))
@@ -93,10 +92,9 @@ func New[K comparable, V any](capacity int, opts ...Option) (*Cache[K, V], error
 		}
 		c.onEvict = fn
 	}
-	c.hasTTL.Store(cfg.ttl > 0)
 	c.capacity.Store(int64(capacity))
 	for i := range c.shards {
-		c.shards[i].init(shareOf(capacity, n, i))
+		c.shards[i].init(shareOf(capacity, n, i), n == 1 || cfg.exact)
 	}
 	return c, nil
 }
@@ -119,45 +117,55 @@ func shareOf(capacity, n, i int) int {
 	return c
 }
 
-func (c *Cache[K, V]) shard(key K) *shard[K, V] { return &c.shards[c.shardIndex(key)] }
+func (c *Cache[K, V]) hash(key K) uint64 { return maphash.Comparable(c.seed, key) }
 
-func (c *Cache[K, V]) shardIndex(key K) uint64 {
-	if c.mask == 0 {
-		return 0
-	}
-	return maphash.Comparable(c.seed, key) & c.mask
-}
+// shard returns the shard of a hash. The high bits pick the shard and the low ones the table slot.
+func (c *Cache[K, V]) shard(h uint64) *shard[K, V] { return &c.shards[h>>c.shift] }
 
-// now returns the clock, or -1 while no entry can have a TTL.
-func (c *Cache[K, V]) now() int64 {
-	if c.hasTTL.Load() {
-		return c.clock.Now()
-	}
-	return -1
-}
-
-// Get returns the value stored for key and marks it most recently used. An expired entry is never returned: it
-// is removed, and reported to the [WithOnEvict] hook as [EvictExpired].
+// Get returns the value stored for key and marks it used. An expired entry is never returned: it is removed,
+// and reported to the [WithOnEvict] hook as [EvictExpired]. Get takes no lock except with a single shard
+// (exact LRU) and to remove an expired entry.
 func (c *Cache[K, V]) Get(key K) (V, bool) {
-	s := c.shard(key)
-	now := c.now()
-	s.mu.Lock()
-	v, ok, ev := s.get(key, now, &c.clock)
-	s.mu.Unlock()
-	if ev.reason != 0 {
-		c.report(ev)
+	h := c.hash(key)
+	s := c.shard(h)
+	e := s.table.Load().lookup(key, h, &s.head)
+	if e == nil {
+		c.count(false)
+		var zero V
+		return zero, false
 	}
-	return v, ok
+	if e.expires != 0 && c.clock.now() >= e.expires {
+		s.mu.Lock()
+		ev := s.expire(e)
+		s.mu.Unlock()
+		if ev.reason != 0 {
+			c.report(ev)
+		}
+		c.count(false)
+		var zero V
+		return zero, false
+	}
+	if s.exact {
+		s.mu.Lock()
+		s.promote(e)
+		s.mu.Unlock()
+	} else if !e.used.Load() {
+		e.used.Store(true)
+	}
+	c.count(true)
+	return e.value, true
 }
 
 // Peek is [Cache.Get] without marking the entry used, counting a hit or miss, or removing an expired entry.
 func (c *Cache[K, V]) Peek(key K) (V, bool) {
-	s := c.shard(key)
-	now := c.now()
-	s.mu.Lock()
-	v, ok := s.peek(key, now, &c.clock)
-	s.mu.Unlock()
-	return v, ok
+	h := c.hash(key)
+	s := c.shard(h)
+	e := s.table.Load().lookup(key, h, &s.head)
+	if e == nil || e.expires != 0 && c.clock.now() >= e.expires {
+		var zero V
+		return zero, false
+	}
+	return e.value, true
 }
 
 // Contains reports whether key has an unexpired entry, without marking it used.
@@ -174,23 +182,18 @@ func (c *Cache[K, V]) Set(key K, value V) {
 
 // SetWithTTL is [Cache.Set] with the entry's own TTL; ttl <= 0 means the entry never expires.
 func (c *Cache[K, V]) SetWithTTL(key K, value V, ttl time.Duration) {
-	var expires int64
-	now := int64(-1)
+	e := &entry[K, V]{key: key, value: value, hash: c.hash(key)}
+	now := lazyNow{clock: &c.clock}
 	if ttl > 0 {
-		if !c.hasTTL.Load() {
-			c.hasTTL.Store(true)
+		now.t, now.read = c.clock.now(), true
+		e.expires = math.MaxInt64
+		if int64(ttl) < math.MaxInt64-now.t {
+			e.expires = max(now.t+int64(ttl), 1)
 		}
-		now = c.clock.Now()
-		expires = math.MaxInt64
-		if int64(ttl) < math.MaxInt64-now {
-			expires = now + int64(ttl)
-		}
-	} else {
-		now = c.now()
 	}
-	s := c.shard(key)
+	s := c.shard(e.hash)
 	s.mu.Lock()
-	ev := s.set(key, value, expires, now)
+	ev := s.set(e, &now)
 	s.mu.Unlock()
 	if ev.reason != 0 {
 		c.report(ev)
@@ -200,10 +203,11 @@ func (c *Cache[K, V]) SetWithTTL(key K, value V, ttl time.Duration) {
 // Delete removes key and reports whether it was present and unexpired. The hook sees [EvictDeleted], or
 // [EvictExpired] if the entry had expired.
 func (c *Cache[K, V]) Delete(key K) bool {
-	s := c.shard(key)
-	now := c.now()
+	h := c.hash(key)
+	s := c.shard(h)
+	now := lazyNow{clock: &c.clock}
 	s.mu.Lock()
-	ev := s.delete(key, now)
+	ev := s.delete(key, h, &now)
 	s.mu.Unlock()
 	if ev.reason != 0 {
 		c.report(ev)
@@ -217,7 +221,7 @@ func (c *Cache[K, V]) Len() int {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		n += s.len()
+		n += s.len
 		s.mu.Unlock()
 	}
 	return n
@@ -241,15 +245,12 @@ func (c *Cache[K, V]) Purge() {
 // its own: expired entries are otherwise removed when touched or when they reach the end of their shard's LRU
 // list, so a cache with many never-read TTL entries can call this periodically to free their memory sooner.
 func (c *Cache[K, V]) DeleteExpired() int {
-	if !c.hasTTL.Load() {
-		return 0
-	}
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]
-		now := c.clock.Now()
+		now := lazyNow{clock: &c.clock}
 		s.mu.Lock()
-		evs, removed := s.deleteExpired(now, c.onEvict != nil)
+		evs, removed := s.deleteExpired(&now, c.onEvict != nil)
 		n += removed
 		s.mu.Unlock()
 		c.reportAll(evs)
@@ -270,9 +271,9 @@ func (c *Cache[K, V]) Resize(capacity int) (evicted int, err error) {
 	c.capacity.Store(int64(capacity))
 	for i := range c.shards {
 		s := &c.shards[i]
-		now := c.now()
+		now := lazyNow{clock: &c.clock}
 		s.mu.Lock()
-		evs, removed := s.resize(shareOf(capacity, len(c.shards), i), now, c.onEvict != nil)
+		evs, removed := s.resize(shareOf(capacity, len(c.shards), i), &now, c.onEvict != nil)
 		evicted += removed
 		s.mu.Unlock()
 		c.reportAll(evs)
@@ -283,11 +284,12 @@ func (c *Cache[K, V]) Resize(capacity int) (evicted int, err error) {
 // Stats returns the counters summed over all shards.
 func (c *Cache[K, V]) Stats() Stats {
 	var st Stats
+	if c.stats != nil {
+		st.Hits, st.Misses = c.stats.sum()
+	}
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		st.Hits += s.hits
-		st.Misses += s.misses
 		st.Evictions += s.evictions
 		st.Expirations += s.expirations
 		s.mu.Unlock()
@@ -295,17 +297,19 @@ func (c *Cache[K, V]) Stats() Stats {
 	return st
 }
 
-// All returns an iterator over the unexpired entries, shard by shard, each shard from most to least recently
-// used. Iterating does not mark entries used. Each shard is copied under its lock before its entries are
-// yielded, so the loop body may use the cache; entries changed meanwhile may be seen in either state.
+// All returns an iterator over the unexpired entries, shard by shard, each shard in the order of its list:
+// with one shard, from most to least recently used; with more, roughly so (a hit does not move an entry, the
+// second chance at the end of the list does). Iterating does not mark entries used. Each shard is copied under
+// its lock before its entries are yielded, so the loop body may use the cache; entries changed meanwhile may
+// be seen in either state.
 func (c *Cache[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
 		var buf []eviction[K, V]
 		for i := range c.shards {
 			s := &c.shards[i]
-			now := c.now()
+			now := lazyNow{clock: &c.clock}
 			s.mu.Lock()
-			buf = s.appendLive(buf[:0], now)
+			buf = s.appendLive(buf[:0], &now)
 			s.mu.Unlock()
 			for _, e := range buf {
 				if !yield(e.key, e.value) {
@@ -324,6 +328,12 @@ func (c *Cache[K, V]) Keys() iter.Seq[K] {
 				return
 			}
 		}
+	}
+}
+
+func (c *Cache[K, V]) count(hit bool) {
+	if c.stats != nil {
+		c.stats.add(hit)
 	}
 }
 

@@ -92,6 +92,9 @@ func (r *refLRU) live(now time.Time) []int {
 	return keys
 }
 
+// withExact makes every shard an exact LRU, so that a sharded cache can be compared with reference LRUs.
+func withExact() Option { return optionFunc(func(c *config) { c.exact = true }) }
+
 // TestModel drives the cache and one reference LRU per shard with the same random operations and compares
 // every result, every hook call and, with one shard, the full recency order. Each shard is an exact LRU.
 func TestModel(t *testing.T) {
@@ -110,12 +113,12 @@ func runModel(t *testing.T, capacity, shards, keys int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	clk := newFakeClock()
 	var rec recorder
-	c := newTest(t, capacity, WithShards(shards), WithClock(clk.Now), WithOnEvict(rec.hook))
+	c := newTest(t, capacity, WithShards(shards), WithClock(clk.Now), WithOnEvict(rec.hook), withExact())
 	refs := make([]refLRU, shards)
 	for i := range refs {
 		refs[i].cap = shareOf(capacity, shards, i)
 	}
-	ref := func(k int) *refLRU { return &refs[c.shardIndex(k)] }
+	ref := func(k int) *refLRU { return &refs[c.hash(k)>>c.shift] }
 	for step := range 2000 {
 		k := rng.IntN(keys)
 		now := clk.Now()
@@ -182,6 +185,68 @@ func runModel(t *testing.T, capacity, shards, keys int, seed uint64) {
 			if got, want := slices.Collect(c.Keys()), refs[0].live(clk.Now()); !slices.Equal(got, want) {
 				t.Fatalf("step %d: %s: recency order %v, want %v", step, what, got, want)
 			}
+		}
+	}
+}
+
+// TestClockPolicy checks a sharded cache against what its CLOCK policy promises: Get returns exactly what was
+// stored and not yet reported to the hook, and the entry evicted for capacity was not hit since its shard's
+// previous eviction, unless every entry of the shard was.
+func TestClockPolicy(t *testing.T) {
+	const shards, capacity, keys = 4, 256, 600
+	for seed := range uint64(10) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		present := map[int]int{}
+		hitSince := make([]map[int]bool, shards) // per shard: keys hit since its last eviction
+		for i := range hitSince {
+			hitSince[i] = map[int]bool{}
+		}
+		var c *Cache[int, int]
+		shardOf := func(k int) int { return int(c.hash(k) >> c.shift) }
+		c, err := New[int, int](capacity, WithShards(shards), WithOnEvict(func(k, v int, r EvictReason) {
+			if r != EvictCapacity {
+				return
+			}
+			delete(present, k)
+			hs := hitSince[shardOf(k)]
+			if hs[k] {
+				for other := range present {
+					if shardOf(other) == shardOf(k) && !hs[other] {
+						t.Fatalf("seed %d: evicted key %d, hit since the last eviction, while key %d was not",
+							seed, k, other)
+					}
+				}
+			}
+			clear(hs)
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step := range 20000 {
+			// Skewed keys: a hot set that stays and a tail that churns.
+			k := int(float64(keys) * rng.Float64() * rng.Float64())
+			switch op := rng.IntN(10); {
+			case op < 3:
+				delete(hitSince[shardOf(k)], k)
+				present[k] = step
+				c.Set(k, step)
+			case op < 4:
+				delete(hitSince[shardOf(k)], k)
+				delete(present, k)
+				c.Delete(k)
+			default:
+				v, ok := c.Get(k)
+				want, wantOK := present[k]
+				if ok != wantOK || v != want {
+					t.Fatalf("seed %d step %d: Get(%d) = %d, %v; want %d, %v", seed, step, k, v, ok, want, wantOK)
+				}
+				if ok {
+					hitSince[shardOf(k)][k] = true
+				}
+			}
+		}
+		if c.Len() != len(present) {
+			t.Fatalf("seed %d: Len = %d, want %d", seed, c.Len(), len(present))
 		}
 	}
 }

@@ -19,6 +19,8 @@ type config struct {
 	shards  int // 0: derived from GOMAXPROCS and the capacity
 	now     func() time.Time
 	onEvict any // func(K, V, EvictReason) for the cache's K and V; checked by New
+	noStats bool
+	exact   bool // every hit moves its entry to the front, whatever the number of shards; for tests
 }
 
 // WithTTL sets the time to live of entries stored with [Cache.Set]. Zero, the default, means entries never
@@ -28,9 +30,10 @@ func WithTTL(ttl time.Duration) Option {
 }
 
 // WithShards sets the number of shards, a power of two no greater than the capacity. Each shard has its own
-// lock and its own LRU list, so more shards mean less contention and a coarser approximation of one global LRU.
-// The default is the smallest power of two >= 4×GOMAXPROCS, at most 64, reduced until every shard holds at
-// least 64 entries. WithShards(1) makes the cache an exact LRU. Repeating it keeps the last.
+// lock for writes, its own recency list and an equal share of the capacity, so more shards mean less
+// contention between writers and a coarser approximation of one global LRU. The default is the smallest power
+// of two >= 4×GOMAXPROCS, at most 64, halved until every shard holds at least 64 entries. One shard makes
+// the cache an exact LRU, whose every hit takes the lock. Repeating it keeps the last.
 func WithShards(n int) Option {
 	return optionFunc(func(c *config) { c.shards = n })
 }
@@ -39,6 +42,13 @@ func WithShards(n int) Option {
 // most once per operation, and not at all while no entry has a TTL. Repeating it keeps the last.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) { c.now = now })
+}
+
+// WithStats turns the counting of hits and misses of [Cache.Get] on (the default) or off. Each Get adds one
+// to a counter that its goroutine rarely shares with goroutines on other CPUs; turning counting off saves that
+// atomic add, and [Stats] then reports zero hits and misses. Repeating it keeps the last.
+func WithStats(enabled bool) Option {
+	return optionFunc(func(c *config) { c.noStats = !enabled })
 }
 
 // WithOnEvict sets a hook called for every entry that leaves the cache, with the reason it left. K and V are

@@ -2,18 +2,26 @@ package lru
 
 import (
 	"sync"
-
-	"github.com/sluice-go/sluice/internal/clock"
+	"sync/atomic"
 )
 
-// node is one entry. Nodes live in a slice and link to each other by index, so the list holds no pointers
-// for the garbage collector to trace and a shard's entries sit next to each other in memory.
-type node[K comparable, V any] struct {
-	key     K
-	value   V
-	expires int64 // clock nanoseconds after which the entry is gone; 0 means never
-	prev    int32
-	next    int32
+// shard is an LRU over the keys that hash to it. Lookups read its table without the lock; everything that
+// changes the table or the list holds mu.
+type shard[K comparable, V any] struct {
+	// table is swapped, never changed in place, when tombstones pile up or the capacity changes.
+	table atomic.Pointer[table[K, V]]
+	_     [56]byte // keep the read-mostly table pointer off the lines that writers dirty
+
+	mu sync.Mutex
+	// head is the sentinel of the circular LRU list: head.next is the most recently used entry and head.prev
+	// the least. Its address also marks deleted slots of the table. Guarded by mu.
+	head                   entry[K, V]
+	len                    int  // guarded by mu; entries in the list
+	used                   int  // guarded by mu; table slots holding an entry or a tombstone
+	cap                    int  // guarded by mu
+	exact                  bool // every hit moves its entry to the front; set before the shard is shared
+	evictions, expirations uint64
+	_                      [64]byte
 }
 
 // eviction is an entry removed under the lock, handed to the hook after the lock is released.
@@ -23,226 +31,203 @@ type eviction[K comparable, V any] struct {
 	reason EvictReason
 }
 
-// shard is an exact LRU over the keys that hash to it.
-type shard[K comparable, V any] struct {
-	mu sync.Mutex
-	// index maps a key to its node. Guarded by mu.
-	index map[K]int32
-	// nodes[0] is the sentinel of a circular list: nodes[0].next is the most recently used entry and
-	// nodes[0].prev the least. Free slots are chained through next from free. Guarded by mu.
-	nodes []node[K, V]
-	free  int32 // guarded by mu; 0 means no free slot
-	cap   int32 // guarded by mu
-
-	hits, misses, evictions, expirations uint64 // guarded by mu
-
-	_ [48]byte // keeps two shards' locks off one cache-line pair
+func (s *shard[K, V]) init(capacity int, exact bool) {
+	s.head.prev, s.head.next = &s.head, &s.head
+	s.exact = exact
+	s.setCap(capacity)
 }
 
-func (s *shard[K, V]) init(capacity int) {
-	s.cap = int32(capacity)
-	s.index = make(map[K]int32)
-	s.nodes = make([]node[K, V], 1, 1+min(capacity, 1024))
-	s.free = 0
+// setCap sets the capacity and publishes a table sized for it holding the current entries.
+func (s *shard[K, V]) setCap(capacity int) {
+	s.cap = capacity
+	s.rebuild()
 }
 
-func (s *shard[K, V]) unlink(i int32) {
-	n := &s.nodes[i]
-	s.nodes[n.prev].next = n.next
-	s.nodes[n.next].prev = n.prev
-}
-
-func (s *shard[K, V]) pushFront(i int32) {
-	head := s.nodes[0].next
-	n := &s.nodes[i]
-	n.prev, n.next = 0, head
-	s.nodes[head].prev = i
-	s.nodes[0].next = i
-}
-
-func (s *shard[K, V]) moveToFront(i int32) {
-	if s.nodes[0].next == i {
-		return
+// rebuild publishes a fresh table holding the listed entries and no tombstones.
+func (s *shard[K, V]) rebuild() {
+	t := newTable[K, V](s.cap)
+	for e := s.head.next; e != &s.head; e = e.next {
+		_, free := t.find(e.key, e.hash, &s.head)
+		t.slots[free].Store(e)
 	}
-	s.unlink(i)
-	s.pushFront(i)
+	s.used = s.len
+	s.table.Store(t)
 }
 
-// remove takes node i out of the list and the index and returns its slot to the free list.
-func (s *shard[K, V]) remove(i int32) (K, V) {
-	s.unlink(i)
-	n := &s.nodes[i]
-	k, v := n.key, n.value
-	delete(s.index, k)
-	*n = node[K, V]{next: s.free} // drop references so the collector can free them
-	s.free = i
-	return k, v
+func (s *shard[K, V]) unlink(e *entry[K, V]) {
+	e.prev.next = e.next
+	e.next.prev = e.prev
 }
 
-// get returns the value of key unless it is absent or expired at now; an expired entry is removed and returned
-// in ev. now is negative while the cache has no TTLs; clk is read if an entry with a TTL shows up regardless.
-func (s *shard[K, V]) get(key K, now int64, clk *clock.Nanos) (v V, ok bool, ev eviction[K, V]) {
-	i, found := s.index[key]
-	if !found {
-		s.misses++
-		return v, false, ev
+func (s *shard[K, V]) pushFront(e *entry[K, V]) {
+	e.prev, e.next = &s.head, s.head.next
+	s.head.next.prev = e
+	s.head.next = e
+}
+
+// promote moves e to the front unless it has left the shard meanwhile.
+func (s *shard[K, V]) promote(e *entry[K, V]) {
+	if e.prev != nil && s.head.next != e {
+		s.unlink(e)
+		s.pushFront(e)
 	}
-	n := &s.nodes[i]
-	if n.expires != 0 {
-		if now < 0 {
-			now = clk.Now()
-		}
-		if now >= n.expires {
-			s.misses++
-			s.expirations++
-			ev.key, ev.value = s.remove(i)
-			ev.reason = EvictExpired
-			return v, false, ev
-		}
-	}
-	s.hits++
-	s.moveToFront(i)
-	return n.value, true, ev
 }
 
-// set stores key, evicting the least recently used entry if the shard is full. The displaced entry, if any, is
-// returned in ev: the old value of key (replaced or expired) or the evicted one (capacity or expired).
-func (s *shard[K, V]) set(key K, value V, expires, now int64) (ev eviction[K, V]) {
-	if i, found := s.index[key]; found {
-		n := &s.nodes[i]
-		ev.key, ev.value, ev.reason = n.key, n.value, EvictReplaced
-		if n.expires != 0 && now >= n.expires {
+// remove takes e out of the list and the table.
+func (s *shard[K, V]) remove(e *entry[K, V]) {
+	t := s.table.Load()
+	t.slots[t.slotOf(e)].Store(&s.head)
+	s.unlink(e)
+	e.prev, e.next = nil, nil
+	s.len--
+}
+
+// set stores e, replacing the entry of its key or evicting the least recently used entry if the shard is full.
+// The entry that left, if any, is returned.
+func (s *shard[K, V]) set(e *entry[K, V], now *lazyNow) (ev eviction[K, V]) {
+	t := s.table.Load()
+	i, free := t.find(e.key, e.hash, &s.head)
+	if i >= 0 {
+		old := t.slots[i].Load()
+		ev = eviction[K, V]{key: old.key, value: old.value, reason: EvictReplaced}
+		if now.past(old.expires) {
 			ev.reason = EvictExpired
 			s.expirations++
 		}
-		n.value, n.expires = value, expires
-		s.moveToFront(i)
+		s.unlink(old)
+		old.prev, old.next = nil, nil
+		t.slots[i].Store(e)
+		s.pushFront(e)
 		return ev
 	}
-	if len(s.index) >= int(s.cap) {
+	if s.len >= s.cap {
 		ev = s.evictTail(now)
+		// The eviction may have left a tombstone earlier on e's probe path.
+		_, free = t.find(e.key, e.hash, &s.head)
 	}
-	var i int32
-	if s.free != 0 {
-		i = s.free
-		s.free = s.nodes[i].next
-	} else {
-		i = int32(len(s.nodes))
-		s.nodes = append(s.nodes, node[K, V]{})
+	if t.slots[free].Load() == nil {
+		s.used++
 	}
-	s.nodes[i] = node[K, V]{key: key, value: value, expires: expires}
-	s.index[key] = i
-	s.pushFront(i)
+	t.slots[free].Store(e)
+	s.len++
+	s.pushFront(e)
+	if s.used > len(t.slots)*3/4 {
+		s.rebuild()
+	}
 	return ev
 }
 
-// evictTail removes the least recently used entry to make room.
-func (s *shard[K, V]) evictTail(now int64) (ev eviction[K, V]) {
-	tail := s.nodes[0].prev
-	ev.reason = EvictCapacity
-	if e := s.nodes[tail].expires; e != 0 && now >= e {
+// evictTail removes the least recently used entry to make room. Unless the shard is exact, unexpired entries
+// hit since they last reached the tail get a second chance: they move to the front instead (the CLOCK
+// algorithm). After a full turn every flag is clear, so the loop ends.
+func (s *shard[K, V]) evictTail(now *lazyNow) eviction[K, V] {
+	tail := s.head.prev
+	if !s.exact {
+		for n := s.len; tail.used.Load() && !now.past(tail.expires) && n > 0; n-- {
+			tail.used.Store(false)
+			s.unlink(tail)
+			s.pushFront(tail)
+			tail = s.head.prev
+		}
+	}
+	ev := eviction[K, V]{key: tail.key, value: tail.value, reason: EvictCapacity}
+	if now.past(tail.expires) {
 		ev.reason = EvictExpired
 		s.expirations++
 	} else {
 		s.evictions++
 	}
-	ev.key, ev.value = s.remove(tail)
+	s.remove(tail)
 	return ev
-}
-
-// len returns the number of entries, expired or not.
-func (s *shard[K, V]) len() int { return len(s.index) }
-
-func (s *shard[K, V]) peek(key K, now int64, clk *clock.Nanos) (v V, ok bool) {
-	i, found := s.index[key]
-	if !found {
-		return v, false
-	}
-	n := &s.nodes[i]
-	if n.expires != 0 {
-		if now < 0 {
-			now = clk.Now()
-		}
-		if now >= n.expires {
-			return v, false
-		}
-	}
-	return n.value, true
 }
 
 // delete removes key; ev.reason is 0 if it was absent, EvictExpired if it had expired.
-func (s *shard[K, V]) delete(key K, now int64) (ev eviction[K, V]) {
-	i, found := s.index[key]
-	if !found {
+func (s *shard[K, V]) delete(key K, h uint64, now *lazyNow) (ev eviction[K, V]) {
+	t := s.table.Load()
+	i, _ := t.find(key, h, &s.head)
+	if i < 0 {
 		return ev
 	}
-	ev.reason = EvictDeleted
-	if e := s.nodes[i].expires; e != 0 && now >= e {
+	e := t.slots[i].Load()
+	ev = eviction[K, V]{key: e.key, value: e.value, reason: EvictDeleted}
+	if now.past(e.expires) {
 		ev.reason = EvictExpired
 		s.expirations++
 	}
-	ev.key, ev.value = s.remove(i)
+	s.remove(e)
 	return ev
+}
+
+// expire removes e, found expired by a reader, unless it has left the shard meanwhile.
+func (s *shard[K, V]) expire(e *entry[K, V]) (ev eviction[K, V]) {
+	if e.prev == nil {
+		return ev
+	}
+	s.expirations++
+	s.remove(e)
+	return eviction[K, V]{key: e.key, value: e.value, reason: EvictExpired}
 }
 
 // purge empties the shard, returning its entries if collect is set.
 func (s *shard[K, V]) purge(collect bool) []eviction[K, V] {
 	var evs []eviction[K, V]
-	if collect && len(s.index) > 0 {
-		evs = make([]eviction[K, V], 0, len(s.index))
-		for i := s.nodes[0].next; i != 0; i = s.nodes[i].next {
-			evs = append(evs, eviction[K, V]{key: s.nodes[i].key, value: s.nodes[i].value, reason: EvictPurged})
-		}
+	if collect && s.len > 0 {
+		evs = make([]eviction[K, V], 0, s.len)
 	}
-	clear(s.index)
-	clear(s.nodes)
-	s.nodes = s.nodes[:1]
-	s.free = 0
+	for e := s.head.next; e != &s.head; {
+		next := e.next
+		if collect {
+			evs = append(evs, eviction[K, V]{key: e.key, value: e.value, reason: EvictPurged})
+		}
+		e.prev, e.next = nil, nil
+		e = next
+	}
+	s.head.prev, s.head.next = &s.head, &s.head
+	s.len = 0
+	s.rebuild()
 	return evs
 }
 
 // deleteExpired removes the entries expired at now, returning how many and, if collect is set, which.
-func (s *shard[K, V]) deleteExpired(now int64, collect bool) ([]eviction[K, V], int) {
+func (s *shard[K, V]) deleteExpired(now *lazyNow, collect bool) ([]eviction[K, V], int) {
 	var evs []eviction[K, V]
 	removed := 0
-	for i := s.nodes[0].next; i != 0; {
-		next := s.nodes[i].next
-		if e := s.nodes[i].expires; e != 0 && now >= e {
-			k, v := s.remove(i)
+	for e := s.head.next; e != &s.head; {
+		next := e.next
+		if now.past(e.expires) {
+			s.remove(e)
 			s.expirations++
 			removed++
 			if collect {
-				evs = append(evs, eviction[K, V]{key: k, value: v, reason: EvictExpired})
+				evs = append(evs, eviction[K, V]{key: e.key, value: e.value, reason: EvictExpired})
 			}
 		}
-		i = next
+		e = next
 	}
 	return evs, removed
 }
 
 // resize sets the shard's capacity, evicting from the tail down to it.
-func (s *shard[K, V]) resize(capacity int, now int64, collect bool) ([]eviction[K, V], int) {
-	s.cap = int32(capacity)
+func (s *shard[K, V]) resize(capacity int, now *lazyNow, collect bool) ([]eviction[K, V], int) {
 	var evs []eviction[K, V]
 	removed := 0
-	for len(s.index) > capacity {
+	for s.len > capacity {
 		ev := s.evictTail(now)
 		removed++
 		if collect {
 			evs = append(evs, ev)
 		}
 	}
+	s.setCap(capacity)
 	return evs, removed
 }
 
 // appendLive appends the unexpired entries from most to least recently used.
-func (s *shard[K, V]) appendLive(buf []eviction[K, V], now int64) []eviction[K, V] {
-	for i := s.nodes[0].next; i != 0; i = s.nodes[i].next {
-		n := &s.nodes[i]
-		if n.expires != 0 && now >= 0 && now >= n.expires {
-			continue
+func (s *shard[K, V]) appendLive(buf []eviction[K, V], now *lazyNow) []eviction[K, V] {
+	for e := s.head.next; e != &s.head; e = e.next {
+		if !now.past(e.expires) {
+			buf = append(buf, eviction[K, V]{key: e.key, value: e.value})
 		}
-		buf = append(buf, eviction[K, V]{key: n.key, value: n.value})
 	}
 	return buf
 }
