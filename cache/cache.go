@@ -182,6 +182,10 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		}
 		return c.localHit(ctx, key, e)
 	}
+	if c.remote == nil && c.loader == nil { // nothing to ask
+		var zero V
+		return zero, ErrNotFound
+	}
 	cl, e, hit, err := c.join(ctx, key, false)
 	if err != nil {
 		var zero V
