@@ -71,8 +71,7 @@ func (c *Cache[K, V]) fill(parent context.Context, key K, cl *call[V]) {
 	// The remote write comes before the waiters are released: when Get returns, another instance finds the
 	// value in the remote tier instead of loading it again.
 	wrote := c.writeRemote(ctx, key, cl, rk, r)
-	c.release(key, cl, r)
-	if !c.settle(key, cl) && wrote {
+	if !c.release(key, cl, r, false) && wrote {
 		c.undoRemote(ctx, rk)
 	}
 }
@@ -92,19 +91,27 @@ func (c *Cache[K, V]) loadCtx(parent context.Context) (context.Context, context.
 }
 
 // release stores r in the local tier, unless the key was written or invalidated while cl ran, and hands r to
-// cl's waiters. cl stays registered until settle, so that a write during the remote write that follows can
-// still be detected; Gets that join it meanwhile get its result at once.
-func (c *Cache[K, V]) release(key K, cl *call[V], r result[V]) {
+// cl's waiters. It reports whether the key is still current (neither written nor invalidated). With keep, cl
+// stays registered until settle, so that a write during a remote write that follows can still be detected;
+// Gets that join it meanwhile get its result at once.
+func (c *Cache[K, V]) release(key K, cl *call[V], r result[V], keep bool) (current bool) {
 	c.mu.Lock()
-	if r.cache && c.flights[key] == cl {
-		c.store(key, r.entry)
+	current = c.flights[key] == cl
+	if current {
+		if r.cache {
+			c.store(key, r.entry)
+		}
+		if !keep {
+			delete(c.flights, key)
+		}
 	}
 	c.mu.Unlock()
 	cl.entry, cl.err = r.entry, r.err
 	close(cl.done)
+	return current
 }
 
-// settle unregisters cl and reports whether the key was neither written nor invalidated since cl started.
+// settle unregisters cl, kept by release, and reports whether the key is still current.
 func (c *Cache[K, V]) settle(key K, cl *call[V]) (current bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -143,9 +143,12 @@ func (c *Cache[K, V]) fillMany(parent context.Context, keys []K, calls []*call[V
 	}
 	// Unlike Get, the waiters are released before the remote writes, which take one round trip per key.
 	for i, k := range keys {
-		c.release(k, calls[i], results[i])
+		c.release(k, calls[i], results[i], results[i].remote != nil)
 	}
 	for i, k := range keys {
+		if results[i].remote == nil {
+			continue
+		}
 		wrote := c.writeRemote(ctx, k, calls[i], rks[i], results[i])
 		if !c.settle(k, calls[i]) && wrote {
 			c.undoRemote(ctx, rks[i])
