@@ -19,6 +19,7 @@ import (
 // one with [New], and call [Cache.Close] when done with it.
 type Cache[K comparable, V any] struct {
 	local     Local[K, Entry[V]]
+	lru       *lru.Cache[K, Entry[V]] // the default local tier, called directly on the hit path; nil if plugged
 	peek      func(K) (Entry[V], bool) // reads the local tier without counting or reordering
 	lruStats  func() lru.Stats         // the default tier's counters; nil for a plugged engine
 	remote    Remote
@@ -150,7 +151,7 @@ func (c *Cache[K, V]) configure(cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("cache: WithLocal: %w", err)
 	}
-	c.local, c.peek, c.lruStats = l, l.Peek, l.Stats
+	c.local, c.lru, c.peek, c.lruStats = l, l, l.Peek, l.Stats
 	return nil
 }
 
@@ -176,8 +177,15 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		var zero V
 		return zero, err
 	}
-	if e, ok := c.local.Get(key); ok {
-		if e.freshTil == 0 && !e.notFound {
+	var e Entry[V]
+	var ok bool
+	if c.lru != nil {
+		e, ok = c.lru.Get(key)
+	} else {
+		e, ok = c.local.Get(key)
+	}
+	if ok {
+		if e.meta == 0 {
 			return e.value, nil
 		}
 		return c.localHit(ctx, key, e)
@@ -204,7 +212,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		var zero V
 		return zero, cl.err
 	}
-	if cl.entry.notFound {
+	if cl.entry.meta == notFound {
 		return cl.entry.value, ErrNotFound
 	}
 	return cl.entry.value, nil
@@ -212,11 +220,11 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 
 // localHit finishes a Get whose local entry is negative or may be stale.
 func (c *Cache[K, V]) localHit(ctx context.Context, key K, e Entry[V]) (V, error) {
-	if e.notFound {
+	if e.meta == notFound {
 		c.st.negativeHits.Add(1)
 		return e.value, ErrNotFound
 	}
-	if e.freshTil != 0 && c.clock.Now() > e.freshTil {
+	if e.meta > 0 && c.clock.Now() > e.meta {
 		c.st.staleServed.Add(1)
 		c.join(ctx, key, true) // start one refresh unless one runs; ErrClosed only means no refresh
 	}
@@ -247,7 +255,7 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, v V) error {
 	c.mu.Lock()
 	c.forget(key)
 	ttl, fresh := c.localTTLs()
-	c.local.SetWithTTL(key, Entry[V]{value: v, freshTil: fresh}, ttl)
+	c.local.SetWithTTL(key, Entry[V]{value: v, meta: fresh}, ttl)
 	c.mu.Unlock()
 	return c.publish(ctx, "Set", rk)
 }

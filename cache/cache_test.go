@@ -76,7 +76,7 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 	t.Run("invalidation needs a key parser", func(t *testing.T) {
-		type key struct{ a, b int }
+		type key struct{ A, B int }
 		_, err := New[key, string](WithInvalidation(newBus()))
 		want := "cache: WithInvalidation: keys of type cache.key need WithKeyParser to be invalidated, got none"
 		if err == nil || err.Error() != want {

@@ -60,7 +60,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 			if firstErr == nil {
 				firstErr = w.cl.err
 			}
-		case !w.cl.entry.notFound:
+		case w.cl.entry.meta != notFound:
 			out[w.key] = w.cl.entry.value
 		}
 	}
@@ -199,7 +199,7 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, keys []K, rest []int, result
 			if remoteErr != nil {
 				results[i] = result[V]{err: fmt.Errorf("cache: remote: %w", remoteErr)}
 			} else {
-				results[i] = result[V]{entry: Entry[V]{notFound: true}}
+				results[i] = result[V]{entry: Entry[V]{meta: notFound}}
 			}
 		}
 	}
