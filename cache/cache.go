@@ -19,7 +19,7 @@ import (
 // one with [New], and call [Cache.Close] when done with it.
 type Cache[K comparable, V any] struct {
 	local     Local[K, Entry[V]]
-	lru       *lru.Cache[K, Entry[V]] // the default local tier, called directly on the hit path; nil if plugged
+	lru       *lru.Cache[K, Entry[V]]  // the default local tier, called directly on the hit path; nil if plugged
 	peek      func(K) (Entry[V], bool) // reads the local tier without counting or reordering
 	lruStats  func() lru.Stats         // the default tier's counters; nil for a plugged engine
 	remote    Remote
@@ -237,6 +237,9 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, v V) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if c.isClosed() {
+		return ErrClosed
+	}
 	rk := c.remoteKey(key)
 	if c.remote != nil {
 		b, err := c.codec.Marshal(v)
@@ -265,6 +268,9 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, v V) error {
 func (c *Cache[K, V]) Delete(ctx context.Context, key K) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if c.isClosed() {
+		return ErrClosed
 	}
 	rk := c.remoteKey(key)
 	var err error
@@ -296,7 +302,10 @@ func (c *Cache[K, V]) publish(ctx context.Context, op, rk string) error {
 	if c.sub == nil {
 		return nil
 	}
-	if err := c.sub.Publish(ctx, rk); err != nil {
+	pctx, cancel := c.remoteCtx(ctx)
+	err := c.sub.Publish(pctx, rk)
+	cancel()
+	if err != nil {
 		c.st.invalidationErrors.Add(1)
 		return fmt.Errorf("cache: %s: invalidate other instances: %w", op, err)
 	}
@@ -306,7 +315,7 @@ func (c *Cache[K, V]) publish(ctx context.Context, op, rk string) error {
 
 // Close stops the subscription to invalidations, cancels the loads and refreshes that outlived their callers
 // and waits for every goroutine of the cache to exit. Afterwards local hits are still served; calls that would
-// need the remote tier or the loader return [ErrClosed]. Close is idempotent.
+// need the remote tier or the loader, and every Set and Delete, return [ErrClosed]. Close is idempotent.
 func (c *Cache[K, V]) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -322,6 +331,12 @@ func (c *Cache[K, V]) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	return err
+}
+
+func (c *Cache[K, V]) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 func (c *Cache[K, V]) remoteKey(key K) string { return c.prefix + c.keyFunc(key) }
