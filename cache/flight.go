@@ -16,7 +16,7 @@ type call[V any] struct {
 }
 
 // result is what a load produced: the entry for the waiters and the local tier, and the bytes to write to the
-// remote tier once the waiters have been released.
+// remote tier.
 type result[V any] struct {
 	entry     Entry[V]
 	err       error
