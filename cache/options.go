@@ -193,7 +193,9 @@ func WithStaleWhileRevalidate(window time.Duration) Option {
 
 // WithInvalidation subscribes the cache to inv: [Cache.Set] and [Cache.Delete] publish the key, and
 // invalidations from other instances drop it from this instance's local tier. When delivery is interrupted,
-// the whole local tier is dropped, since invalidations may have been missed. Repeating it keeps the last.
+// the whole local tier is dropped, since invalidations may have been missed. [New] returns once the
+// subscription is confirmed or its first attempt has failed (it then retries in the background), and
+// [Cache.Close] ends it. Repeating it keeps the last.
 func WithInvalidation(inv Invalidator) Option {
 	return optionFunc(func(c *config) { c.invalidator = inv })
 }
