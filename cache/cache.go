@@ -240,7 +240,10 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, v V) error {
 	if c.isClosed() {
 		return ErrClosed
 	}
-	rk := c.remoteKey(key)
+	var rk string
+	if c.remote != nil || c.sub != nil {
+		rk = c.remoteKey(key)
+	}
 	if c.remote != nil {
 		b, err := c.codec.Marshal(v)
 		if err != nil {
@@ -272,7 +275,10 @@ func (c *Cache[K, V]) Delete(ctx context.Context, key K) error {
 	if c.isClosed() {
 		return ErrClosed
 	}
-	rk := c.remoteKey(key)
+	var rk string
+	if c.remote != nil || c.sub != nil {
+		rk = c.remoteKey(key)
+	}
 	var err error
 	if c.remote != nil {
 		rctx, cancel := c.remoteCtx(ctx)

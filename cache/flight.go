@@ -66,7 +66,10 @@ func (c *Cache[K, V]) fill(parent context.Context, key K, cl *call[V]) {
 	defer c.wg.Done()
 	ctx, cancel := c.loadCtx(parent)
 	defer cancel()
-	rk := c.remoteKey(key)
+	var rk string
+	if c.remote != nil {
+		rk = c.remoteKey(key)
+	}
 	r := c.fetch(ctx, key, rk)
 	// The remote write comes before the waiters are released: when Get returns, another instance finds the
 	// value in the remote tier instead of loading it again.

@@ -102,8 +102,10 @@ func (c *Cache[K, V]) fillMany(parent context.Context, keys []K, calls []*call[V
 	ctx, cancel := c.loadCtx(parent)
 	defer cancel()
 	rks := make([]string, len(keys))
-	for i, k := range keys {
-		rks[i] = c.remoteKey(k)
+	if c.remote != nil {
+		for i, k := range keys {
+			rks[i] = c.remoteKey(k)
+		}
 	}
 	results := make([]result[V], len(keys))
 	rest := make([]int, 0, len(keys)) // indexes the remote tier did not answer
