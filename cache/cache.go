@@ -184,10 +184,15 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	} else {
 		e, ok = c.local.Get(key)
 	}
-	if ok {
-		if e.meta == 0 {
-			return e.value, nil
-		}
+	if ok && e.meta == 0 {
+		return e.value, nil
+	}
+	return c.getSlow(ctx, key, e, ok)
+}
+
+// getSlow is Get past a plain local hit, kept out of Get so that the hit path stays small.
+func (c *Cache[K, V]) getSlow(ctx context.Context, key K, e Entry[V], hit bool) (V, error) {
+	if hit {
 		return c.localHit(ctx, key, e)
 	}
 	if c.remote == nil && c.loader == nil { // nothing to ask
