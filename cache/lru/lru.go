@@ -27,7 +27,7 @@ type Cache[K comparable, V any] struct {
 	capacity atomic.Int64
 }
 
-// Stats are counters since the cache was made.
+// Stats is a snapshot of counters since the cache was made, returned by [Cache.Stats].
 type Stats struct {
 	Hits        uint64 // Get calls that returned a value; 0 with WithStats(false)
 	Misses      uint64 // Get calls that found nothing or an expired entry; 0 with WithStats(false)
