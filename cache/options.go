@@ -112,7 +112,7 @@ func WithLoader[K comparable, V any](fn func(ctx context.Context, key K) (V, err
 
 // WithBulkLoader sets the function [Cache.GetMany] uses to load the keys both tiers miss, in one call. Keys
 // missing from the returned map do not exist (as if the loader returned [ErrNotFound] for them). Without it,
-// GetMany loads each key with the loader of [WithLoader], concurrently. Repeating it keeps the last.
+// GetMany loads each key with the loader of [WithLoader], up to 16 at once. Repeating it keeps the last.
 func WithBulkLoader[K comparable, V any](fn func(ctx context.Context, keys []K) (map[K]V, error)) Option {
 	return optionFunc(func(c *config) {
 		if fn == nil {
