@@ -239,9 +239,12 @@ func (p *Pool[T]) wait(ctx context.Context) (*Resource[T], error) {
 	} else {
 		// Served while giving up: take what was handed over and pass it on.
 		p.gaveUpLocked(ctx)
-		p.counts.Acquires--
+		r := <-w.ch
+		if r != nil {
+			p.counts.Acquires--
+		}
 		p.mu.Unlock()
-		if r := <-w.ch; r != nil {
+		if r != nil {
 			p.put(r, 0, false)
 		}
 		w.err = nil
