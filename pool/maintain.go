@@ -42,6 +42,7 @@ func (p *Pool[T]) sweep() {
 	var reasons []DestroyReason
 	var leaks []Event
 	p.mu.Lock()
+	p.unparkLocked()                     // so the parked resource ages like the others
 	spare := len(p.idle) - p.cfg.minIdle // idle resources that may go for idleness
 	kept := p.idle[:0]
 	for _, r := range p.idle { // oldest first
@@ -64,10 +65,9 @@ func (p *Pool[T]) sweep() {
 	p.idle = kept
 	if d := int64(p.cfg.leakThreshold); d > 0 {
 		for _, r := range p.all {
-			if r.state == stateLent && !r.leaked && now-r.acquiredAt >= d {
-				r.leaked = true
-				leaks = append(leaks, Event{Kind: EventLeak, Duration: time.Duration(now - r.acquiredAt),
-					Stack: r.stackString()})
+			if at := r.acquiredAt.Load(); at != 0 && at != r.reported && now-at >= d {
+				r.reported = at
+				leaks = append(leaks, Event{Kind: EventLeak, Duration: time.Duration(now - at), Stack: r.stackString()})
 			}
 		}
 	}

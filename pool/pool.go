@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-go/sluice/internal/clock"
@@ -27,6 +29,16 @@ type Pool[T any] struct {
 	maintWG sync.WaitGroup
 	wg      sync.WaitGroup // creations and destructions
 	waiters sync.Pool      // of *waiter[T]
+
+	// The fast path: one idle resource parked in slot is lent and returned without the lock. The pool's books
+	// count a parked resource as lent, so only the lent/parked handover happens outside the lock. gate is
+	// nonzero while parking is off: waiters are queued (they must be served first, by hand-off), the pool is
+	// closed, or it holds more than its maximum size. Parkers and the lock holders that change gate follow the
+	// Dekker pattern: each writes its word, then reads the other's, so at least one sees the other.
+	slot     atomic.Pointer[Resource[T]]
+	gate     atomic.Int64  // waiters in the low 32 bits, plus gateClosed and gateOver
+	genNow   atomic.Uint64 // copy of gen for the fast path
+	fastLent atomic.Int64  // acquisitions through the slot
 
 	mu          sync.Mutex
 	idle        []*Resource[T] // LIFO stack, warmest on top; guarded by mu
@@ -96,6 +108,7 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	p.checks = cfg.maxLifetime > 0 || cfg.maxIdleTime > 0 || p.validateFn != nil || cfg.leakThreshold > 0
 	p.base, p.cancel = context.WithCancel(context.Background())
 	p.stop = make(chan struct{})
+	p.queue.gate = &p.gate
 	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
 	if every := p.sweepInterval(); every > 0 {
 		p.maintWG.Go(func() { p.maintain(every) })
@@ -118,7 +131,29 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if p.gate.Load() == 0 {
+		if r := p.slot.Load(); r != nil && p.slot.CompareAndSwap(r, nil) {
+			return p.lendParked(ctx, r, true)
+		}
+	}
 	return p.acquire(ctx, true)
+}
+
+// lendParked lends r, just taken from the slot, unless the pool closed meanwhile.
+func (p *Pool[T]) lendParked(ctx context.Context, r *Resource[T], block bool) (*Resource[T], error) {
+	r.state = stateLent
+	p.fastLent.Add(1)
+	if p.gate.Load()&gateClosed != 0 {
+		p.put(r, 0, false) // destroys it
+		return nil, ErrClosed
+	}
+	if ok, err := p.checkBorrowed(ctx, r, block); !ok {
+		if err != nil {
+			return nil, err
+		}
+		return p.acquire(ctx, block)
+	}
+	return r, nil
 }
 
 // acquire lends an idle resource. Without block, it fails with ErrExhausted where Acquire would wait, and skips
@@ -130,18 +165,37 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 			p.mu.Unlock()
 			return nil, ErrClosed
 		}
-		n := len(p.idle)
-		if n == 0 {
+		var r *Resource[T]
+		if n := len(p.idle); n > 0 {
+			r = p.popIdleLocked(n)
+		} else {
+			var w *waiter[T]
 			if block {
-				return p.wait(ctx) // unlocks
+				// Queue first, then look at the slot: a parker either sees the waiter or its resource is found.
+				w = p.waiters.Get().(*waiter[T])
+				p.queue.push(w)
 			}
-			if p.creating == 0 && p.totalLocked() < p.maxSize {
-				p.startCreateLocked(p.base)
+			if p.queue.n == 0 || w != nil {
+				r = p.slot.Swap(nil)
 			}
-			p.mu.Unlock()
-			return nil, ErrExhausted
+			switch {
+			case r != nil:
+				if w != nil {
+					p.queue.remove(w)
+					p.waiters.Put(w)
+				}
+				r.state = stateLent
+				p.counts.Acquires++
+			case w != nil:
+				return p.wait(ctx, w) // unlocks
+			default:
+				if p.creating == 0 && p.totalLocked() < p.maxSize {
+					p.startCreateLocked(p.base)
+				}
+				p.mu.Unlock()
+				return nil, ErrExhausted
+			}
 		}
-		r := p.popIdleLocked(n)
 		p.mu.Unlock()
 		if ok, err := p.checkBorrowed(ctx, r, block); !ok {
 			if err != nil {
@@ -207,10 +261,8 @@ func (p *Pool[T]) acquiredHook() {
 	}
 }
 
-// wait queues the caller, with mu held, until a resource or an error is handed over or ctx ends.
-func (p *Pool[T]) wait(ctx context.Context) (*Resource[T], error) {
-	w := p.waiters.Get().(*waiter[T])
-	p.queue.push(w)
+// wait blocks the queued waiter w, with mu held, until a resource or an error is handed over or ctx ends.
+func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) {
 	p.fillLocked(ctx)
 	p.mu.Unlock()
 	start := p.clk.Now()
@@ -282,16 +334,23 @@ func (p *Pool[T]) stampLent(r *Resource[T], now int64) {
 	if p.cfg.leakThreshold <= 0 {
 		return
 	}
-	r.acquiredAt, r.leaked = now, false
 	if p.cfg.leakStacks {
-		r.nstack = runtimeCallers(r.stack[:])
+		pcs := make([]uintptr, 32)
+		pcs = pcs[:runtime.Callers(4, pcs)]
+		r.stack.Store(&pcs)
 	}
+	r.acquiredAt.Store(max(now, 1)) // 0 means not lent
 }
 
 // TryAcquire lends an idle resource without blocking and without creating one on the caller's goroutine. When
 // none is idle it returns ErrExhausted and, if the pool is below its maximum size, starts creating one in the
 // background for a later call. It does not run the WithValidate check, which could block.
 func (p *Pool[T]) TryAcquire() (*Resource[T], error) {
+	if p.gate.Load() == 0 {
+		if r := p.slot.Load(); r != nil && p.slot.CompareAndSwap(r, nil) {
+			return p.lendParked(context.Background(), r, false)
+		}
+	}
 	return p.acquire(context.Background(), false)
 }
 
@@ -304,7 +363,12 @@ func (p *Pool[T]) Stats() Stats {
 	s.MaxSize = p.maxSize
 	s.Idle, s.InUse, s.Creating, s.Waiting = len(p.idle), p.lent, p.creating, p.queue.n
 	s.Total = p.totalLocked()
+	if p.slot.Load() != nil {
+		s.Idle++
+		s.InUse--
+	}
 	p.mu.Unlock()
+	s.Acquires += p.fastLent.Load()
 	return s
 }
 
@@ -316,6 +380,7 @@ func (p *Pool[T]) SetMaxSize(n int) {
 	}
 	p.mu.Lock()
 	p.maxSize = n
+	p.unparkLocked()
 	var dead []*Resource[T]
 	for len(p.idle) > 0 && p.totalLocked()-p.destroying > n {
 		r := p.idle[0]
@@ -323,6 +388,7 @@ func (p *Pool[T]) SetMaxSize(n int) {
 		p.retireLocked(r, ReasonResize)
 		dead = append(dead, r)
 	}
+	p.syncOverLocked()
 	p.fillLocked(p.base)
 	p.mu.Unlock()
 	p.destroyAll(dead, ReasonResize)
@@ -333,6 +399,8 @@ func (p *Pool[T]) SetMaxSize(n int) {
 func (p *Pool[T]) Reset() {
 	p.mu.Lock()
 	p.gen++
+	p.genNow.Store(p.gen)
+	p.unparkLocked()
 	dead := p.idle
 	p.idle = nil
 	for _, r := range dead {
@@ -352,6 +420,8 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	var dead []*Resource[T]
 	if !p.closed {
 		p.closed = true
+		p.gate.Or(gateClosed)
+		p.unparkLocked()
 		for w := p.queue.pop(); w != nil; w = p.queue.pop() {
 			w.err = ErrClosed
 			w.ch <- nil
@@ -379,6 +449,33 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	}
 	p.wg.Wait()
 	return nil
+}
+
+const (
+	gateClosed = 1 << 40
+	gateOver   = 1 << 41
+)
+
+// unparkLocked moves the parked resource, if any, to the idle stack.
+func (p *Pool[T]) unparkLocked() {
+	if r := p.slot.Swap(nil); r != nil {
+		r.state = stateIdle
+		p.lent--
+		p.idle = append(p.idle, r)
+	}
+}
+
+// syncOverLocked turns parking off while the pool holds more than its maximum size, so releases go through
+// put, which destroys the surplus.
+func (p *Pool[T]) syncOverLocked() {
+	over := p.totalLocked()-p.destroying > p.maxSize
+	if over != (p.gate.Load()&gateOver != 0) {
+		if over {
+			p.gate.Or(gateOver)
+		} else {
+			p.gate.And(^gateOver)
+		}
+	}
 }
 
 func (p *Pool[T]) checkDrainedLocked() {

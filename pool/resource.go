@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,19 +17,20 @@ const (
 // Resource is one resource of a [Pool], lent to one holder between Acquire and Release or Destroy. Its methods
 // are for that holder; Value may be called from several goroutines. The zero value is not usable.
 type Resource[T any] struct {
-	p          *Pool[T]
-	value      T
-	createdAt  int64 // pool clock nanoseconds
-	expiresAt  int64 // 0: never; jitter fixed at creation
-	idleSince  int64 // last release, or creation; guarded by p.mu while idle
-	checkedAt  int64 // last keepalive check
-	acquiredAt int64 // with leak detection
-	gen        uint64
-	index      int   // in p.all
-	state      uint8 // guarded by p.mu
-	leaked     bool  // reported already; guarded by p.mu
-	nstack     int
-	stack      [24]uintptr
+	p         *Pool[T]
+	value     T
+	createdAt int64 // pool clock nanoseconds
+	expiresAt int64 // 0: never; jitter fixed at creation
+	idleSince int64 // last release, or creation; guarded by p.mu while idle
+	checkedAt int64 // last keepalive check
+	gen       uint64
+	index     int   // in p.all
+	state     uint8 // guarded by p.mu while in the pool, owned by the holder while lent
+
+	// With leak detection, written by the holder and read by the maintainer.
+	acquiredAt atomic.Int64              // 0 while not lent
+	stack      atomic.Pointer[[]uintptr] // of the Acquire, with stacks on
+	reported   int64                     // the acquiredAt already reported as a leak; maintainer only
 }
 
 // Value returns the resource.
@@ -46,7 +48,9 @@ func (r *Resource[T]) IdleSince() time.Time { return r.p.clk.At(r.idleSince) }
 // has been lent again.
 func (r *Resource[T]) Release() {
 	p := r.p
-	p.put(r, p.clk.Now(), true)
+	if now := p.clk.Now(); !p.park(r, now) {
+		p.put(r, now, true)
+	}
 	if p.hook != nil {
 		p.hook(Event{Kind: EventReleased})
 	}
@@ -70,11 +74,43 @@ func (r *Resource[T]) ReleaseUnused() {
 // and the pool creates a replacement when one is needed. Destroying a resource that is not lent panics.
 func (r *Resource[T]) Destroy() { r.p.retireLent(r, ReasonBroken, false) }
 
+// park is the fast path of Release: it leaves r in the slot without taking the lock, when no waiter, Close,
+// Reset or resize needs the slow path, and reports whether it did. A resource it displaces from the slot goes
+// to the top of the idle stack, so reuse stays last in, first out.
+func (p *Pool[T]) park(r *Resource[T], now int64) bool {
+	if r.state != stateLent {
+		panic(notLent)
+	}
+	if p.gate.Load() != 0 || r.gen != p.genNow.Load() || (r.expiresAt != 0 && now >= r.expiresAt) {
+		return false
+	}
+	if p.cfg.leakThreshold > 0 {
+		r.acquiredAt.Store(0)
+	}
+	r.idleSince, r.state = now, stateIdle
+	if old := p.slot.Swap(r); old != nil {
+		old.state = stateLent
+		p.put(old, now, false)
+	}
+	if p.gate.Load() == 0 && r.gen == p.genNow.Load() {
+		return true
+	}
+	// A waiter, Close, Reset or resize came meanwhile: take r back for the slow path, unless it is lent already.
+	if p.slot.CompareAndSwap(r, nil) {
+		r.state = stateLent
+		return false
+	}
+	return true
+}
+
 const notLent = "pool: Release or Destroy of a resource that is not acquired (released twice, or after Destroy)"
 
 // put returns a lent resource to the first waiter or the idle stack, or destroys it. now is the release time,
 // used for the idle stamp when stamp is set and for the lifetime check.
 func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
+	if p.cfg.leakThreshold > 0 {
+		r.acquiredAt.Store(0)
+	}
 	p.mu.Lock()
 	if r.state != stateLent {
 		p.mu.Unlock()
@@ -116,6 +152,9 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 // retireLent destroys a lent resource. undo takes back the acquisition counted when it was lent, for a resource
 // that failed its checks before its borrower saw it.
 func (p *Pool[T]) retireLent(r *Resource[T], reason DestroyReason, undo bool) {
+	if p.cfg.leakThreshold > 0 {
+		r.acquiredAt.Store(0)
+	}
 	p.mu.Lock()
 	if r.state != stateLent {
 		p.mu.Unlock()
@@ -141,6 +180,9 @@ func (p *Pool[T]) retireLocked(r *Resource[T], reason DestroyReason) {
 	r.state = stateGone
 	p.destroying++
 	p.counts.Destroyed[reason]++
+	if p.gate.Load()&gateOver != 0 {
+		p.syncOverLocked()
+	}
 }
 
 func (p *Pool[T]) destroyAsync(r *Resource[T], reason DestroyReason) {
@@ -172,15 +214,14 @@ func (p *Pool[T]) finishDestroy(r *Resource[T], reason DestroyReason) {
 	}
 }
 
-func runtimeCallers(pcs []uintptr) int { return runtime.Callers(4, pcs) }
-
 // stackString formats the acquire stack of a resource.
 func (r *Resource[T]) stackString() string {
-	if r.nstack == 0 {
+	pcs := r.stack.Load()
+	if pcs == nil {
 		return ""
 	}
 	var b strings.Builder
-	frames := runtime.CallersFrames(r.stack[:r.nstack])
+	frames := runtime.CallersFrames(*pcs)
 	for {
 		f, more := frames.Next()
 		b.WriteString(f.Function)

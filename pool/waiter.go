@@ -1,5 +1,7 @@
 package pool
 
+import "sync/atomic"
+
 // waiter is one Acquire blocked for a resource. Waiters are recycled through a sync.Pool with their channel, so
 // waiting allocates nothing. The channel has room for the one value a waiter ever receives, so the sender, which
 // holds the pool's lock, never blocks.
@@ -14,6 +16,7 @@ type waiter[T any] struct {
 type waitList[T any] struct {
 	head, tail *waiter[T]
 	n          int
+	gate       *atomic.Int64 // counts the waiters too, for the lock-free fast path
 }
 
 func (l *waitList[T]) push(w *waiter[T]) {
@@ -25,6 +28,7 @@ func (l *waitList[T]) push(w *waiter[T]) {
 	}
 	l.tail = w
 	l.n++
+	l.gate.Add(1)
 }
 
 func (l *waitList[T]) remove(w *waiter[T]) {
@@ -40,6 +44,7 @@ func (l *waitList[T]) remove(w *waiter[T]) {
 	}
 	w.next, w.prev, w.queued = nil, nil, false
 	l.n--
+	l.gate.Add(-1)
 }
 
 // pop removes and returns the oldest waiter, or nil.
