@@ -54,6 +54,10 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 	now := p.clk.Now()
 	took := time.Duration(now - start)
 	if err != nil {
+		// Hooks first, so they see the creation before the waiter it serves sees its outcome.
+		if p.hook != nil {
+			p.hook(Event{Kind: EventCreateFailed, Duration: took, Err: err})
+		}
 		p.mu.Lock()
 		p.creating--
 		p.failures++
@@ -65,14 +69,14 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 		p.fillLocked(p.base)
 		p.checkDrainedLocked()
 		p.mu.Unlock()
-		if p.hook != nil {
-			p.hook(Event{Kind: EventCreateFailed, Duration: took, Err: err})
-		}
 		return
 	}
 	r := &Resource[T]{p: p, value: v, createdAt: now, idleSince: now, checkedAt: now}
 	if d := p.cfg.maxLifetime; d > 0 {
 		r.expiresAt = now + int64(d) - int64(rand.Float64()*p.cfg.lifetimeJitter*float64(d))
+	}
+	if p.hook != nil {
+		p.hook(Event{Kind: EventCreated, Duration: took})
 	}
 	p.mu.Lock()
 	p.creating--
@@ -85,9 +89,6 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 		r.state = stateLent
 		p.lent++
 		p.mu.Unlock()
-		if p.hook != nil {
-			p.hook(Event{Kind: EventCreated, Duration: took})
-		}
 		p.retireLent(r, ReasonClosed, false)
 		return
 	}
@@ -102,9 +103,6 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 	}
 	p.fillLocked(p.base)
 	p.mu.Unlock()
-	if p.hook != nil {
-		p.hook(Event{Kind: EventCreated, Duration: took})
-	}
 }
 
 // backoff is the delay before a creation that follows n consecutive failures.
