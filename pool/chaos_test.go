@@ -135,3 +135,45 @@ func TestChaos(t *testing.T) {
 	t.Logf("%d lent, %d created, %d create failures, destroyed by reason %v", lent.Load(), created.Load(),
 		s.CreateFailed, s.Destroyed)
 }
+
+// TestCloseRacesWithUse closes a pool while goroutines lend and return its resources through both the fast
+// and the slow path: every resource must be destroyed exactly once, and nothing lent once Close has returned.
+func TestCloseRacesWithUse(t *testing.T) {
+	for range 20 {
+		p, b := newTestPool(t, WithMaxSize(3))
+		var closed atomic.Bool
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for {
+					after := closed.Load()
+					r, err := p.Acquire(context.Background())
+					if err != nil {
+						if !errors.Is(err, ErrClosed) {
+							t.Errorf("Acquire: %v", err)
+						}
+						return
+					}
+					if after {
+						t.Error("Acquire succeeded after Close returned")
+					}
+					if rand.IntN(8) == 0 {
+						r.Destroy()
+					} else {
+						r.Release()
+					}
+				}
+			})
+		}
+		time.Sleep(time.Duration(rand.IntN(500)) * time.Microsecond)
+		closePool(t, p)
+		closed.Store(true)
+		wg.Wait()
+		if n := b.alive.Load(); n != 0 {
+			t.Fatalf("%d conns alive after Close", n)
+		}
+		if s := p.Stats(); s.Total != 0 || s.Idle != 0 || s.InUse != 0 {
+			t.Fatalf("after Close: %+v", s)
+		}
+	}
+}

@@ -276,7 +276,7 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		}
 		now := p.clk.Now()
 		p.stampLent(r, now)
-		p.counts2(now - start)
+		p.recordWait(now - start)
 		if p.hook != nil {
 			p.hook(Event{Kind: EventAcquired, Duration: time.Duration(now - start)})
 		}
@@ -321,8 +321,8 @@ func (p *Pool[T]) gaveUpLocked(ctx context.Context) {
 	}
 }
 
-// counts2 records a wait that ended with a resource.
-func (p *Pool[T]) counts2(wait int64) {
+// recordWait records a wait that ended with a resource.
+func (p *Pool[T]) recordWait(wait int64) {
 	p.mu.Lock()
 	p.counts.Waits++
 	p.counts.WaitTime += time.Duration(wait)
