@@ -93,10 +93,8 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 		return
 	}
 	if w := p.queue.pop(); w != nil {
-		r.state = stateLent
 		p.lent++
-		p.counts.Acquires++
-		w.ch <- r
+		p.handOffLocked(r, w)
 	} else {
 		r.state = stateIdle
 		p.idle = append(p.idle, r)

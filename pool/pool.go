@@ -174,8 +174,12 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 				// Queue first, then look at the slot: a parker either sees the waiter or its resource is found.
 				w = p.waiters.Get().(*waiter[T])
 				p.queue.push(w)
-			}
-			if p.queue.n == 0 || w != nil {
+				r = p.slot.Swap(nil)
+				if r != nil && p.queue.head != w {
+					p.handOffLocked(r, p.queue.pop()) // earlier waiters first
+					r = nil
+				}
+			} else if p.queue.n == 0 {
 				r = p.slot.Swap(nil)
 			}
 			switch {

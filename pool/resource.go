@@ -138,8 +138,7 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 		r.idleSince = now
 	}
 	if w := p.queue.pop(); w != nil {
-		p.counts.Acquires++
-		w.ch <- r // buffered: never blocks
+		p.handOffLocked(r, w)
 		p.mu.Unlock()
 		return
 	}
@@ -147,6 +146,13 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 	r.state = stateIdle
 	p.idle = append(p.idle, r)
 	p.mu.Unlock()
+}
+
+// handOffLocked lends r to the waiter w, just taken from the queue.
+func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T]) {
+	r.state = stateLent
+	p.counts.Acquires++
+	w.ch <- r // buffered: never blocks
 }
 
 // retireLent destroys a lent resource. undo takes back the acquisition counted when it was lent, for a resource
