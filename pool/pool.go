@@ -35,10 +35,16 @@ type Pool[T any] struct {
 	// nonzero while parking is off: waiters are queued (they must be served first, by hand-off), the pool is
 	// closed, or it holds more than its maximum size. Parkers and the lock holders that change gate follow the
 	// Dekker pattern: each writes its word, then reads the other's, so at least one sees the other.
-	slot     atomic.Pointer[Resource[T]]
+	// Each on its own cache line: the gate is read on every call and rarely written, the slot and the counter
+	// are written on every call.
+	_        [64]byte
 	gate     atomic.Int64  // waiters in the low 32 bits, plus gateClosed and gateOver
 	genNow   atomic.Uint64 // copy of gen for the fast path
-	fastLent atomic.Int64  // acquisitions through the slot
+	_        [48]byte
+	slot     atomic.Pointer[Resource[T]]
+	_        [56]byte
+	fastLent atomic.Int64 // acquisitions through the slot
+	_        [56]byte
 
 	mu          sync.Mutex
 	idle        []*Resource[T] // LIFO stack, warmest on top; guarded by mu
