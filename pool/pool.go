@@ -179,10 +179,11 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 			if block {
 				// Queue first, then look at the slot: a parker either sees the waiter or its resource is found.
 				w = p.waiters.Get().(*waiter[T])
+				w.start = p.clk.Now() // under the lock: a hand-off may come as soon as it is released
 				p.queue.push(w)
 				r = p.slot.Swap(nil)
 				if r != nil && p.queue.head != w {
-					p.handOffLocked(r, p.queue.pop()) // earlier waiters first
+					p.handOffLocked(r, p.queue.pop(), w.start) // earlier waiters first
 					r = nil
 				}
 			} else if p.queue.n == 0 {
@@ -275,20 +276,19 @@ func (p *Pool[T]) acquiredHook() {
 func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) {
 	p.fillLocked(ctx)
 	p.mu.Unlock()
-	start := p.clk.Now()
+	start := w.start
 	select {
 	case r := <-w.ch:
-		err := w.err
+		// The server recorded the wait under its lock with its own clock reading.
+		err, wait := w.err, w.wait
 		w.err = nil
 		p.waiters.Put(w)
 		if err != nil {
 			return nil, err
 		}
-		now := p.clk.Now()
-		p.stampLent(r, now)
-		p.recordWait(now - start)
+		p.stampLent(r, start+wait)
 		if p.hook != nil {
-			p.hook(Event{Kind: EventAcquired, Duration: time.Duration(now - start)})
+			p.hook(Event{Kind: EventAcquired, Duration: time.Duration(wait)})
 		}
 		return r, nil
 	case <-ctx.Done():
@@ -304,6 +304,8 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		r := <-w.ch
 		if r != nil {
 			p.counts.Acquires--
+			p.counts.Waits--
+			p.counts.WaitTime -= time.Duration(w.wait)
 		}
 		p.mu.Unlock()
 		if r != nil {
@@ -329,14 +331,6 @@ func (p *Pool[T]) gaveUpLocked(ctx context.Context) {
 	} else {
 		p.counts.Canceled++
 	}
-}
-
-// recordWait records a wait that ended with a resource.
-func (p *Pool[T]) recordWait(wait int64) {
-	p.mu.Lock()
-	p.counts.Waits++
-	p.counts.WaitTime += time.Duration(wait)
-	p.mu.Unlock()
 }
 
 // stampLent records when and where r was lent, for leak detection.

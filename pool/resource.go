@@ -138,7 +138,7 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 		r.idleSince = now
 	}
 	if w := p.queue.pop(); w != nil {
-		p.handOffLocked(r, w)
+		p.handOffLocked(r, w, now)
 		p.mu.Unlock()
 		return
 	}
@@ -148,10 +148,17 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 	p.mu.Unlock()
 }
 
-// handOffLocked lends r to the waiter w, just taken from the queue.
-func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T]) {
+// handOffLocked lends r to the waiter w, just taken from the queue, and records its wait, ending at now (0: not
+// read yet).
+func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T], now int64) {
+	if now == 0 {
+		now = p.clk.Now()
+	}
+	w.wait = max(now-w.start, 0)
 	r.state = stateLent
 	p.counts.Acquires++
+	p.counts.Waits++
+	p.counts.WaitTime += time.Duration(w.wait)
 	w.ch <- r // buffered: never blocks
 }
 
