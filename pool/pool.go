@@ -45,6 +45,8 @@ type Pool[T any] struct {
 	_        [56]byte
 	fastLent atomic.Int64 // acquisitions through the slot
 	_        [56]byte
+	coarse   atomic.Int64 // with WithCoarseClock: the clock, refreshed by a ticker
+	_        [56]byte
 
 	mu          sync.Mutex
 	idle        []*Resource[T] // LIFO stack, warmest on top; guarded by mu
@@ -116,6 +118,10 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	p.stop = make(chan struct{})
 	p.queue.gate = &p.gate
 	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
+	if res := cfg.coarseClock; res > 0 {
+		p.coarse.Store(p.clk.Now())
+		p.maintWG.Go(func() { p.tickCoarse(res) })
+	}
 	if every := p.sweepInterval(); every > 0 {
 		p.maintWG.Go(func() { p.maintain(every) })
 	}
@@ -239,7 +245,7 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 		p.acquiredHook()
 		return true, nil
 	}
-	now := p.clk.Now()
+	now := p.now()
 	switch {
 	case r.expiresAt != 0 && now >= r.expiresAt:
 		p.retireLent(r, ReasonLifetime, true)
@@ -453,6 +459,28 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	}
 	p.wg.Wait()
 	return nil
+}
+
+// now reads the clock of the hot path: the coarse one with WithCoarseClock.
+func (p *Pool[T]) now() int64 {
+	if p.cfg.coarseClock > 0 {
+		return p.coarse.Load()
+	}
+	return p.clk.Now()
+}
+
+// tickCoarse refreshes the coarse clock until Close.
+func (p *Pool[T]) tickCoarse(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.coarse.Store(p.clk.Now())
+		}
+	}
 }
 
 const (

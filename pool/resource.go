@@ -48,7 +48,7 @@ func (r *Resource[T]) IdleSince() time.Time { return r.p.clk.At(r.idleSince) }
 // has been lent again.
 func (r *Resource[T]) Release() {
 	p := r.p
-	if now := p.clk.Now(); !p.park(r, now) {
+	if now := p.now(); !p.park(r, now) {
 		p.put(r, now, true)
 	}
 	if p.hook != nil {
@@ -62,7 +62,7 @@ func (r *Resource[T]) ReleaseUnused() {
 	p := r.p
 	var now int64
 	if r.expiresAt != 0 {
-		now = p.clk.Now()
+		now = p.now()
 	}
 	p.put(r, now, false)
 	if p.hook != nil {
