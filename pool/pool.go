@@ -120,10 +120,10 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
 	if res := cfg.coarseClock; res > 0 {
 		p.coarse.Store(p.clk.Now())
-		p.maintWG.Go(func() { p.tickCoarse(res) })
+		p.maintWG.Go(func() { p.every(res, func() { p.coarse.Store(p.clk.Now()) }) })
 	}
 	if every := p.sweepInterval(); every > 0 {
-		p.maintWG.Go(func() { p.maintain(every) })
+		p.maintWG.Go(func() { p.every(every, p.maintain) })
 	}
 	p.mu.Lock()
 	p.fillLocked(p.base)
@@ -467,20 +467,6 @@ func (p *Pool[T]) now() int64 {
 		return p.coarse.Load()
 	}
 	return p.clk.Now()
-}
-
-// tickCoarse refreshes the coarse clock until Close.
-func (p *Pool[T]) tickCoarse(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-			p.coarse.Store(p.clk.Now())
-		}
-	}
 }
 
 const (
