@@ -37,16 +37,19 @@ type Pool[T any] struct {
 	// Dekker pattern: each writes its word, then reads the other's, so at least one sees the other.
 	// Each on its own cache line: the gate is read on every call and rarely written, the slot and the counter
 	// are written on every call.
-	_        [64]byte
-	gate     atomic.Int64  // waiters in the low 32 bits, plus gateClosed and gateOver
-	genNow   atomic.Uint64 // copy of gen for the fast path
-	_        [48]byte
-	slot     atomic.Pointer[Resource[T]]
-	_        [56]byte
-	fastLent atomic.Int64 // acquisitions through the slot
-	_        [56]byte
-	coarse   atomic.Int64 // with WithCoarseClock: the clock, refreshed by a ticker
-	_        [56]byte
+	_         [64]byte
+	gate      atomic.Int64  // waiters in the low 32 bits, plus gateClosed and gateOver
+	genNow    atomic.Uint64 // copy of gen for the fast path
+	_         [48]byte
+	slot      atomic.Pointer[Resource[T]]
+	_         [56]byte
+	fastLent  atomic.Int64 // acquisitions through the slot
+	_         [56]byte
+	waits     atomic.Int64 // acquisitions that waited, counted by the waiter
+	waitNanos atomic.Int64
+	_         [48]byte
+	coarse    atomic.Int64 // with WithCoarseClock: the clock, refreshed by a ticker
+	_         [56]byte
 
 	mu          sync.Mutex
 	idle        []*Resource[T] // LIFO stack, warmest on top; guarded by mu
@@ -185,11 +188,10 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 			if block {
 				// Queue first, then look at the slot: a parker either sees the waiter or its resource is found.
 				w = p.waiters.Get().(*waiter[T])
-				w.start = p.clk.Now() // under the lock: a hand-off may come as soon as it is released
 				p.queue.push(w)
 				r = p.slot.Swap(nil)
 				if r != nil && p.queue.head != w {
-					p.handOffLocked(r, p.queue.pop(), w.start) // earlier waiters first
+					p.handOffLocked(r, p.queue.pop(), 0) // earlier waiters first
 					r = nil
 				}
 			} else if p.queue.n == 0 {
@@ -282,17 +284,20 @@ func (p *Pool[T]) acquiredHook() {
 func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) {
 	p.fillLocked(ctx)
 	p.mu.Unlock()
-	start := w.start
+	start := p.clk.Now() // the server may have served w already: then the wait is 0
 	select {
 	case r := <-w.ch:
-		// The server recorded the wait under its lock with its own clock reading.
-		err, wait := w.err, w.wait
+		// The server stamped the hand-off with its own clock reading, so the waiter reads none.
+		err, end := w.err, w.served
 		w.err = nil
 		p.waiters.Put(w)
 		if err != nil {
 			return nil, err
 		}
-		p.stampLent(r, start+wait)
+		wait := max(end-start, 0)
+		p.waits.Add(1)
+		p.waitNanos.Add(wait)
+		p.stampLent(r, end)
 		if p.hook != nil {
 			p.hook(Event{Kind: EventAcquired, Duration: time.Duration(wait)})
 		}
@@ -310,8 +315,6 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		r := <-w.ch
 		if r != nil {
 			p.counts.Acquires--
-			p.counts.Waits--
-			p.counts.WaitTime -= time.Duration(w.wait)
 		}
 		p.mu.Unlock()
 		if r != nil {
@@ -379,6 +382,7 @@ func (p *Pool[T]) Stats() Stats {
 	}
 	p.mu.Unlock()
 	s.Acquires += p.fastLent.Load()
+	s.Waits, s.WaitTime = p.waits.Load(), time.Duration(p.waitNanos.Load())
 	return s
 }
 

@@ -148,17 +148,15 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 	p.mu.Unlock()
 }
 
-// handOffLocked lends r to the waiter w, just taken from the queue, and records its wait, ending at now (0: not
-// read yet).
+// handOffLocked lends r to the waiter w, just taken from the queue, stamped with now (0: not read yet) as the
+// end of its wait.
 func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T], now int64) {
 	if now == 0 {
 		now = p.clk.Now()
 	}
-	w.wait = max(now-w.start, 0)
+	w.served = now
 	r.state = stateLent
 	p.counts.Acquires++
-	p.counts.Waits++
-	p.counts.WaitTime += time.Duration(w.wait)
 	w.ch <- r // buffered: never blocks
 }
 
