@@ -31,7 +31,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // Lease implements [outbox.Store].
 func (s *Store) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]outbox.Lease, error) {
-	t := s.cfg.table
+	t := s.cfg.Table
 	n, exp := now.UnixNano(), now.Add(ttl).UnixNano()
 	var out []outbox.Lease
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -51,7 +51,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, ttl time
 		if err != nil {
 			return err
 		}
-		keep, release, need := storeutil.Plan(held, live, s.cfg.partitions)
+		keep, release, need := storeutil.Plan(held, live, s.cfg.Partitions)
 		for _, p := range release {
 			if _, err := tx.ExecContext(ctx, "UPDATE "+t+"_leases SET owner = '', expires_at = 0 WHERE part = ?", p); err != nil {
 				return err
@@ -96,7 +96,7 @@ func scanLeases(rows *sql.Rows, err error) ([]outbox.Lease, error) {
 
 // Release implements [outbox.Store].
 func (s *Store) Release(ctx context.Context, owner string) error {
-	t := s.cfg.table
+	t := s.cfg.Table
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "UPDATE "+t+"_leases SET owner = '', expires_at = 0 WHERE owner = ?", owner); err != nil {
 			return err
@@ -143,7 +143,7 @@ func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time,
 }
 
 func (s *Store) fence(ctx context.Context, tx *sql.Tx, owner string, leases []outbox.Lease, recs []outbox.Record) error {
-	held, err := scanLeases(tx.QueryContext(ctx, "SELECT part, epoch FROM "+s.cfg.table+"_leases WHERE owner = ?", owner))
+	held, err := scanLeases(tx.QueryContext(ctx, "SELECT part, epoch FROM "+s.cfg.Table+"_leases WHERE owner = ?", owner))
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (s *Store) DeadLetter(ctx context.Context, owner string, leases []outbox.Le
 		if _, err := tx.ExecContext(ctx, s.q.toDead, lastErr, now.UnixNano(), parked, rec.Seq); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM "+s.cfg.table+" WHERE seq = ?", rec.Seq)
+		_, err := tx.ExecContext(ctx, "DELETE FROM "+s.cfg.Table+" WHERE seq = ?", rec.Seq)
 		return err
 	})
 	if err != nil {
@@ -265,7 +265,7 @@ func idList(ids []string) string {
 
 // Replay implements [outbox.DeadLetters].
 func (s *Store) Replay(ctx context.Context, ids ...string) (int, error) {
-	t := s.cfg.table
+	t := s.cfg.Table
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "INSERT INTO "+t+" (seq, id, topic, msg_key, part, payload, headers, created_at)"+
@@ -289,7 +289,7 @@ func (s *Store) Replay(ctx context.Context, ids ...string) (int, error) {
 
 // Discard implements [outbox.DeadLetters].
 func (s *Store) Discard(ctx context.Context, ids ...string) (int, error) {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM "+s.cfg.table+"_dead WHERE id IN (SELECT value FROM json_each(?))", idList(ids))
+	res, err := s.db.ExecContext(ctx, "DELETE FROM "+s.cfg.Table+"_dead WHERE id IN (SELECT value FROM json_each(?))", idList(ids))
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: discarding: %w", err)
 	}

@@ -44,22 +44,18 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
-type config struct {
-	table      string
-	partitions int
-	now        func() time.Time
-}
+type config = storeutil.Config
 
 // WithTable sets the outbox table's name (default "outbox"); the dead-letter, lease and relay tables are named
 // after it with the suffixes _dead, _leases and _relays. The last one wins.
-func WithTable(name string) Option { return optionFunc(func(c *config) { c.table = name }) }
+func WithTable(name string) Option { return optionFunc(func(c *config) { c.Table = name }) }
 
 // WithPartitions sets how many partitions keys are hashed into (default 16): the unit of work a relay leases.
 // Change it only with an empty outbox, or per-key order breaks for messages in flight. The last one wins.
-func WithPartitions(n int) Option { return optionFunc(func(c *config) { c.partitions = n }) }
+func WithPartitions(n int) Option { return optionFunc(func(c *config) { c.Partitions = n }) }
 
 // WithClock sets the time used to stamp CreatedAt at enqueue (default [time.Now]). The last one wins.
-func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.now = now }) }
+func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.Now = now }) }
 
 // Store is the SQLite outbox. Create it with [New] and its tables with [Store.Migrate]. It is safe for
 // concurrent use; the zero value is not usable.
@@ -81,20 +77,15 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlitestore: New: db must not be nil")
 	}
-	cfg := config{table: "outbox", partitions: 16, now: time.Now}
-	for _, o := range opts {
-		o.apply(&cfg)
+	cfg, err := storeutil.NewConfig("sqlitestore", func(c *config) {
+		for _, o := range opts {
+			o.apply(c)
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := outbox.ValidIdent(cfg.table); err != nil || len(cfg.table) > 50 {
-		return nil, fmt.Errorf("sqlitestore: WithTable: name must be an identifier of at most 50 bytes, got %q", cfg.table)
-	}
-	if cfg.partitions < 1 || cfg.partitions > 4096 {
-		return nil, fmt.Errorf("sqlitestore: WithPartitions: partitions must be in [1, 4096], got %d", cfg.partitions)
-	}
-	if cfg.now == nil {
-		cfg.now = time.Now
-	}
-	t := cfg.table
+	t := cfg.Table
 	cols := "seq, id, topic, msg_key, part, payload, headers, created_at, attempts"
 	s := &Store{db: db, cfg: cfg, wakers: map[chan<- struct{}]struct{}{}}
 	s.q = queries{
@@ -121,11 +112,11 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Table returns the outbox table's name.
-func (s *Store) Table() string { return s.cfg.table }
+func (s *Store) Table() string { return s.cfg.Table }
 
 // Migrate creates the store's tables and indexes when they do not exist, and the lease rows of its partitions.
 func (s *Store) Migrate(ctx context.Context) error {
-	t := s.cfg.table
+	t := s.cfg.Table
 	stmts := []string{
 		`CREATE TABLE IF NOT EXISTS ` + t + ` (
 			seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -174,8 +165,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 func (s *Store) insertLeaseRows(ctx context.Context) error {
 	var b strings.Builder
-	b.WriteString("INSERT INTO " + s.cfg.table + "_leases (part) VALUES ")
-	for p := range s.cfg.partitions {
+	b.WriteString("INSERT INTO " + s.cfg.Table + "_leases (part) VALUES ")
+	for p := range s.cfg.Partitions {
 		if p > 0 {
 			b.WriteByte(',')
 		}
@@ -197,11 +188,11 @@ func (s *Store) Enqueue(ctx context.Context, tx *sql.Tx, msgs ...outbox.Message)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := s.cfg.now()
+	now := s.cfg.Now()
 	for len(msgs) > 0 {
 		n := min(len(msgs), maxRowsPerInsert)
 		var b strings.Builder
-		b.WriteString("INSERT INTO " + s.cfg.table + " (id, topic, msg_key, part, payload, headers, created_at) VALUES ")
+		b.WriteString("INSERT INTO " + s.cfg.Table + " (id, topic, msg_key, part, payload, headers, created_at) VALUES ")
 		args := make([]any, 0, 7*n)
 		for i := range n {
 			m := msgs[i]
@@ -217,7 +208,7 @@ func (s *Store) Enqueue(ctx context.Context, tx *sql.Tx, msgs ...outbox.Message)
 				b.WriteByte(',')
 			}
 			b.WriteString("(?,?,?,?,?,?,?)")
-			args = append(args, m.ID, m.Topic, m.Key, outbox.Partition(m.Key, m.ID, s.cfg.partitions), m.Payload, h,
+			args = append(args, m.ID, m.Topic, m.Key, outbox.Partition(m.Key, m.ID, s.cfg.Partitions), m.Payload, h,
 				m.CreatedAt.UnixNano())
 		}
 		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {

@@ -4,6 +4,7 @@ package storeutil
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/sluice-go/sluice/outbox"
 )
@@ -66,4 +67,28 @@ func Partitions(leases []outbox.Lease) []int32 {
 		ps[i] = int32(l.Partition)
 	}
 	return ps
+}
+
+// Config is what every store is configured with.
+type Config struct {
+	Table      string
+	Partitions int
+	Now        func() time.Time
+}
+
+// NewConfig applies opts (functions setting fields) over the defaults and validates the result, naming pkg
+// and the option in errors.
+func NewConfig(pkg string, apply func(*Config)) (Config, error) {
+	c := Config{Table: "outbox", Partitions: 16, Now: time.Now}
+	apply(&c)
+	if err := outbox.ValidIdent(c.Table); err != nil || len(c.Table) > 50 {
+		return c, fmt.Errorf("%s: WithTable: name must be an identifier of at most 50 bytes, got %q", pkg, c.Table)
+	}
+	if c.Partitions < 1 || c.Partitions > 4096 {
+		return c, fmt.Errorf("%s: WithPartitions: partitions must be in [1, 4096], got %d", pkg, c.Partitions)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
 }
