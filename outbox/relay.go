@@ -346,3 +346,16 @@ func (r *Relay) emit(ev Event) {
 		h(ev)
 	}
 }
+
+// RetryHorizon is the longest time over which the relay may send a message again after a first attempt:
+// every retry at its longest backoff, plus a lease expiry after a crash. A broker's de-duplication window
+// (JetStream's Duplicates) should be at least this long.
+func (r *Relay) RetryHorizon() time.Duration {
+	var h time.Duration
+	d := r.cfg.backoffMin
+	for i := 1; i < r.cfg.maxAttempts; i++ {
+		h += d
+		d = min(2*d, r.cfg.backoffMax)
+	}
+	return h + r.cfg.leaseTTL + r.cfg.pollInterval
+}
