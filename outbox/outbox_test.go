@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -12,25 +11,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sluice-go/sluice/outbox"
+	"github.com/sluice-go/sluice/outbox/internal/storetest"
 	"github.com/sluice-go/sluice/outbox/sqlitestore"
 )
 
-func newSQLite(t *testing.T) *sqlitestore.Store {
-	t.Helper()
-	db, err := sqlitestore.Open(filepath.Join(t.TempDir(), "o.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s, err := sqlitestore.New(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func newSQLite(t *testing.T) *sqlitestore.Store { return storetest.NewSQLite(t) }
 
 var nopPub = outbox.PublisherFunc(func(context.Context, outbox.Message) error { return nil })
 

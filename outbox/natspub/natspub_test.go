@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -60,22 +59,7 @@ func newStream(t *testing.T, js jetstream.JetStream, dup time.Duration) (name, s
 	return name, subject
 }
 
-func newSQLite(t *testing.T) *sqlitestore.Store {
-	t.Helper()
-	db, err := sqlitestore.Open(filepath.Join(t.TempDir(), "o.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s, err := sqlitestore.New(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func newSQLite(t *testing.T) *sqlitestore.Store { return storetest.NewSQLite(t) }
 
 func enqueue(t *testing.T, s *sqlitestore.Store, msgs []outbox.Message) {
 	t.Helper()

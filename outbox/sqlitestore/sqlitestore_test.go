@@ -14,22 +14,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newStore(t *testing.T, opts ...sqlitestore.Option) *sqlitestore.Store {
-	t.Helper()
-	db, err := sqlitestore.Open(filepath.Join(t.TempDir(), "outbox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s, err := sqlitestore.New(db, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func newStore(t *testing.T) *sqlitestore.Store { return storetest.NewSQLite(t) }
 
 func enqueue(ctx context.Context, store outbox.Store, msgs []outbox.Message, commit bool) error {
 	s := store.(*sqlitestore.Store)
