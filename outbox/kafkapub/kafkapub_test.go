@@ -43,19 +43,7 @@ func client(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
 }
 
 func enqueue(t *testing.T, s *sqlitestore.Store, msgs []outbox.Message) {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Enqueue(ctx, tx, msgs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	s.Notify()
+	storetest.EnqueueSQLite(t, s, msgs)
 }
 
 // consume reads n records and returns them as messages, with the ID from the header, removing duplicates by

@@ -62,19 +62,7 @@ func newStream(t *testing.T, js jetstream.JetStream, dup time.Duration) (name, s
 func newSQLite(t *testing.T) *sqlitestore.Store { return storetest.NewSQLite(t) }
 
 func enqueue(t *testing.T, s *sqlitestore.Store, msgs []outbox.Message) {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Enqueue(ctx, tx, msgs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	s.Notify()
+	storetest.EnqueueSQLite(t, s, msgs)
 }
 
 // readStream returns every message of stream as outbox messages (ID from Nats-Msg-Id, Key from KeyHeader).

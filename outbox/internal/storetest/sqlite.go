@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sluice-go/sluice/outbox"
 	"github.com/sluice-go/sluice/outbox/sqlitestore"
 )
 
@@ -24,4 +25,22 @@ func NewSQLite(t testing.TB, opts ...sqlitestore.Option) *sqlitestore.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// EnqueueSQLite writes msgs to s in one committed transaction and wakes the relays of this process.
+func EnqueueSQLite(t testing.TB, s *sqlitestore.Store, msgs []outbox.Message) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enqueue(ctx, tx, msgs...); err != nil {
+		tx.Rollback()
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.Notify()
 }
