@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sluice-go/sluice/ctxutil"
 	"github.com/sluice-go/sluice/outbox"
 	"github.com/sluice-go/sluice/outbox/internal/storetest"
 	"github.com/sluice-go/sluice/outbox/sqlitestore"
@@ -230,5 +231,25 @@ func TestInboxSQLite(t *testing.T) {
 	}
 	if _, err := outbox.NewInbox(outbox.SQLite, "inbox", ""); err == nil {
 		t.Fatal("NewInbox with empty consumer succeeded")
+	}
+}
+
+func TestCaptureHeaders(t *testing.T) {
+	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ctx := ctxutil.WithTraceContext(ctxutil.WithRequestID(context.Background(), "req-1"), tp, "k=v")
+	mine := map[string]string{"X-Request-Id": "caller", "a": "b"}
+	m := outbox.Message{Headers: mine}
+	outbox.CaptureHeaders(ctx, &m)
+	want := map[string]string{"X-Request-Id": "caller", "a": "b", "traceparent": tp, "tracestate": "k=v"}
+	if fmt.Sprint(m.Headers) != fmt.Sprint(want) {
+		t.Fatalf("headers = %v, want %v", m.Headers, want)
+	}
+	if len(mine) != 2 {
+		t.Fatalf("caller's map was modified: %v", mine)
+	}
+	var empty outbox.Message
+	outbox.CaptureHeaders(context.Background(), &empty)
+	if empty.Headers != nil {
+		t.Fatalf("headers without trace context = %v, want nil", empty.Headers)
 	}
 }

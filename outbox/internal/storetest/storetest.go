@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-go/sluice/ctxutil"
 	"github.com/sluice-go/sluice/outbox"
 )
 
@@ -191,6 +192,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RelayCrash", func(t *testing.T) { t.Parallel(); testRelayCrash(t, h) })
 	t.Run("Retention", func(t *testing.T) { t.Parallel(); testRetention(t, h) })
 	t.Run("Hooks", func(t *testing.T) { t.Parallel(); testHooks(t, h) })
+	t.Run("TraceHeaders", func(t *testing.T) { t.Parallel(); testTraceHeaders(t, h) })
 }
 
 func testDelivery(t *testing.T, h Harness, relays int) {
@@ -440,5 +442,23 @@ func testHooks(t *testing.T, h Harness) {
 	}
 	if batches.Load() == 0 {
 		t.Fatal("no batch events")
+	}
+}
+
+func testTraceHeaders(t *testing.T, h Harness) {
+	store := h.New(t)
+	b := NewBroker()
+	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ctx := ctxutil.WithTraceContext(ctxutil.WithRequestID(context.Background(), "req-42"), tp, "")
+	msgs := []outbox.Message{{Topic: "t", Key: "k", Headers: map[string]string{"own": "1"}}}
+	if err := h.Enqueue(ctx, store, msgs, true); err != nil {
+		t.Fatal(err)
+	}
+	RunRelays(t, store, b.Publisher(), 1, fast()...)
+	b.WaitFor(t, 1, 10*time.Second)
+	got, _ := b.Accepted()
+	want := map[string]string{"own": "1", ctxutil.HeaderRequestID: "req-42", ctxutil.HeaderTraceParent: tp}
+	if fmt.Sprint(got[0].Headers) != fmt.Sprint(want) || got[0].ID == "" {
+		t.Fatalf("published %+v, want headers %v and a generated ID", got[0], want)
 	}
 }
