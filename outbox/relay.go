@@ -119,8 +119,12 @@ type runState struct {
 	renewAt  time.Time
 	statsAt  time.Time
 	purgeAt  time.Time
-	failures int // consecutive store failures, for backoff
+	failures int           // consecutive store failures, for backoff
+	idle     time.Duration // the last idle wait; grows from minIdle to the poll interval
 }
+
+// minIdle is the first wait after a batch or a wake-up found work.
+const minIdle = time.Millisecond
 
 // step does one round: renew leases when due, report and purge when due, publish one batch or wait.
 func (r *Relay) step(ctx, work context.Context, s *runState) {
@@ -136,7 +140,8 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 			s.log.Debug("outbox: partitions", zap.Int("held", len(leases)))
 		}
 		s.leases = leases
-		s.renewAt = now.Add(r.cfg.leaseTTL / 3)
+		// Renewing at least every poll interval also picks up partitions other relays released soon.
+		s.renewAt = now.Add(min(r.cfg.leaseTTL/3, r.cfg.pollInterval))
 	}
 	if !now.Before(s.statsAt) {
 		s.statsAt = now.Add(r.cfg.statsInterval)
@@ -159,8 +164,20 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 		return
 	}
 	s.failures = 0
-	if n < r.cfg.batchSize {
-		r.wait(ctx, s.wake, min(r.cfg.pollInterval, s.renewAt.Sub(now)+time.Millisecond))
+	if n >= r.cfg.batchSize {
+		s.idle = 0
+		return
+	}
+	// Rows committed while an older transaction is still open become claimable only when it ends, and that
+	// transaction may send no notification (a relay's own, or one without messages). So after work or a
+	// wake-up the relay looks again soon, backing off to the poll interval while nothing comes.
+	if n > 0 {
+		s.idle = minIdle
+	} else {
+		s.idle = min(max(2*s.idle, minIdle), r.cfg.pollInterval)
+	}
+	if r.wait(ctx, s.wake, min(s.idle, s.renewAt.Sub(now)+time.Millisecond)) {
+		s.idle = 0
 	}
 }
 
@@ -328,17 +345,20 @@ func (r *Relay) runWaker(ctx context.Context, w Waker, wake chan<- struct{}, log
 	}
 }
 
-func (r *Relay) wait(ctx context.Context, wake <-chan struct{}, d time.Duration) {
+// wait waits for d, a wake-up or the end of ctx, reporting whether it was woken.
+func (r *Relay) wait(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
 	if d <= 0 {
-		return
+		return false
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-wake:
+		return true
 	case <-t.C:
 	}
+	return false
 }
 
 func (r *Relay) emit(ev Event) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluice-go/sluice/outbox"
 	"github.com/sluice-go/sluice/outbox/internal/storeutil"
@@ -130,26 +131,42 @@ func (s *Store) fence(ctx context.Context, tx pgx.Tx, owner string, leases []out
 	return storeutil.Fenced(cur, leases, recs)
 }
 
-// Complete implements [outbox.Store].
+// Complete implements [outbox.Store]. It runs in one round trip: a transaction that deletes (or marks) the
+// records of the partitions the owner still holds under the claimed epochs, holding those lease rows FOR
+// SHARE so no takeover commits in between. It commits with synchronous_commit off: losing a completion in a
+// database crash only means publishing those messages again, which de-duplication absorbs, while not waiting
+// for the WAL flush keeps the relay's transaction short, and with it the window in which it holds back the
+// commit-order watermark.
 func (s *Store) Complete(ctx context.Context, owner string, leases []outbox.Lease, recs []outbox.Record, now time.Time, keep bool) error {
 	seqs := make([]int64, len(recs))
 	for i, r := range recs {
 		seqs[i] = r.Seq
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.fence(ctx, tx, owner, leases, recs); err != nil {
-			return err
-		}
-		var err error
-		if keep {
-			_, err = tx.Exec(ctx, s.q.markDone, now, seqs)
-		} else {
-			_, err = tx.Exec(ctx, s.q.del, seqs)
-		}
-		return err
-	})
-	if err != nil {
+	parts, epochs := make([]int32, len(leases)), make([]int64, len(leases))
+	for i, l := range leases {
+		parts[i], epochs[i] = int32(l.Partition), l.Epoch
+	}
+	t := s.cfg.Table
+	held := "WITH l AS (SELECT part FROM " + t + "_leases WHERE owner = $1 AND (part, epoch) IN" +
+		" (SELECT * FROM unnest($2::int[], $3::bigint[])) FOR SHARE) "
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit TO off")
+	var done int64
+	if keep {
+		b.Queue(held+"UPDATE "+t+" SET published_at = $5 WHERE seq = ANY($4) AND part IN (SELECT part FROM l)",
+			owner, parts, epochs, seqs, now).Exec(func(ct pgconn.CommandTag) error { done = ct.RowsAffected(); return nil })
+	} else {
+		b.Queue(held+"DELETE FROM "+t+" WHERE seq = ANY($4) AND part IN (SELECT part FROM l)",
+			owner, parts, epochs, seqs).Exec(func(ct pgconn.CommandTag) error { done = ct.RowsAffected(); return nil })
+	}
+	b.Queue("COMMIT")
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("pgstore: completing: %w", err)
+	}
+	if done < int64(len(recs)) {
+		return fmt.Errorf("pgstore: completing: %w: %d of %d messages belong to partitions no longer held",
+			outbox.ErrLeaseLost, int64(len(recs))-done, len(recs))
 	}
 	return nil
 }
