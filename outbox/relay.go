@@ -121,6 +121,8 @@ type runState struct {
 	purgeAt  time.Time
 	failures int           // consecutive store failures, for backoff
 	idle     time.Duration // the last idle wait; grows from minIdle to the poll interval
+	next     []Record      // the next batch, claimed while the previous one was published
+	nextHeld bool          // whether keys were held back when next was claimed
 }
 
 // minIdle is the first wait after a batch or a wake-up found work.
@@ -140,6 +142,7 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 			s.log.Debug("outbox: partitions", zap.Int("held", len(leases)))
 		}
 		s.leases = leases
+		s.next = nil // claimed under the previous leases
 		// Renewing at least every poll interval also picks up partitions other relays released soon.
 		s.renewAt = now.Add(min(r.cfg.leaseTTL/3, r.cfg.pollInterval))
 	}
@@ -190,20 +193,39 @@ func (r *Relay) storeError(ctx context.Context, s *runState, what string, err er
 	r.wait(ctx, nil, d)
 }
 
-// batch claims and publishes one batch, returning how many messages it claimed.
+// batch publishes one batch, returning how many messages it claimed. When the batch is full (a backlog), the
+// next one is claimed while this one is published; it is used only if this one was published in full, since
+// a failure here may block keys whose later messages the next batch holds.
 func (r *Relay) batch(ctx context.Context, s *runState, now time.Time) (int, error) {
 	start := r.clk.Now()
-	recs, err := r.store.Claim(ctx, s.leases, now, r.cfg.batchSize)
-	if err != nil || len(recs) == 0 {
-		return 0, err
+	recs, held := s.next, s.nextHeld
+	s.next = nil
+	if recs == nil {
+		var err error
+		if recs, held, err = r.store.Claim(ctx, s.leases, now, nil, r.cfg.batchSize); err != nil || len(recs) == 0 {
+			return 0, err
+		}
+	}
+	var next []Record
+	var nextHeld bool
+	var nextErr error
+	var prefetch sync.WaitGroup
+	if len(recs) >= r.cfg.batchSize && !held {
+		last := recs[len(recs)-1]
+		prefetch.Go(func() { next, nextHeld, nextErr = r.store.Claim(ctx, s.leases, now, &last, r.cfg.batchSize) })
 	}
 	done, err := r.publish(ctx, s, recs)
 	if len(done) > 0 {
 		end := r.clk.Time()
 		if cerr := r.store.Complete(ctx, s.owner, s.leases, done, end, r.cfg.retention > 0); cerr != nil {
-			return len(recs), fmt.Errorf("completing %d messages: %w", len(done), cerr)
+			err = errors.Join(err, fmt.Errorf("completing %d messages: %w", len(done), cerr))
+		} else {
+			r.emit(Event{Kind: EventPublished, Count: len(done)})
 		}
-		r.emit(Event{Kind: EventPublished, Count: len(done)})
+	}
+	prefetch.Wait()
+	if err == nil && nextErr == nil && len(done) == len(recs) && len(next) > 0 {
+		s.next, s.nextHeld = next, nextHeld
 	}
 	r.emit(Event{Kind: EventBatch, Count: len(recs), Latency: time.Duration(r.clk.Now() - start)})
 	return len(recs), err
@@ -215,10 +237,10 @@ func (r *Relay) publish(ctx context.Context, s *runState, recs []Record) ([]Reco
 	done := make([]Record, 0, len(recs))
 	blocked := map[string]bool{}
 	inWave := map[string]bool{}
+	// recs is never written to: the next batch's claim reads it concurrently.
 	pending := recs
-	var wave []Record
+	var wave, rest, spare []Record
 	var msgs []Message
-	var rest []Record
 	var firstErr error
 	for len(pending) > 0 {
 		wave, rest, msgs = wave[:0], rest[:0], msgs[:0]
@@ -251,7 +273,10 @@ func (r *Relay) publish(ctx context.Context, s *runState, recs []Record) ([]Reco
 				blocked[rec.Key] = true
 			}
 		}
-		pending, rest = rest, pending[:0]
+		pending, rest, spare = rest, spare[:0], pending
+		if len(spare) > 0 && &spare[0] == &recs[0] {
+			spare = nil
+		}
 	}
 	return done, firstErr
 }

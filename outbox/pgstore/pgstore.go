@@ -91,7 +91,7 @@ var _ interface {
 } = (*Store)(nil)
 
 type queries struct {
-	insert, claim, retry, toDead, purge, stats, list string
+	insert, claim, held, retry, toDead, purge, stats, list string
 }
 
 // New returns the store of the outbox reached through pool.
@@ -108,7 +108,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	t := cfg.Table
-	cols := "seq, id, topic, msg_key, part, payload, headers, created_at, attempts"
+	cols := "seq, xid::text::bigint, id, topic, msg_key, part, payload, headers, created_at, attempts"
 	s := &Store{pool: pool, cfg: cfg}
 	s.q = queries{
 		insert: "INSERT INTO " + t + " (id, topic, msg_key, part, payload, headers, created_at)" +
@@ -121,7 +121,9 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 			" AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $2)" +
 			" AND NOT (o.msg_key = ANY(ARRAY(SELECT b.msg_key FROM " + t + " b WHERE b.published_at IS NULL" +
 			" AND b.next_attempt_at > $2 AND b.msg_key <> '' UNION ALL SELECT d.msg_key FROM " + t + "_dead d WHERE d.parked)))" +
-			" ORDER BY o.xid, o.seq LIMIT $3",
+			" AND (o.xid, o.seq) > ($4::text::xid8, $5) ORDER BY o.xid, o.seq LIMIT $3",
+		held: "SELECT EXISTS (SELECT 1 FROM " + t + " b WHERE b.next_attempt_at IS NOT NULL AND b.published_at IS NULL" +
+			" AND b.next_attempt_at > $1) OR EXISTS (SELECT 1 FROM " + t + "_dead WHERE parked)",
 		retry: "UPDATE " + t + " SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE seq = $3",
 		toDead: "WITH m AS (DELETE FROM " + t + " WHERE seq = $4 RETURNING *) INSERT INTO " + t + "_dead" +
 			" (seq, xid, id, topic, msg_key, part, payload, headers, created_at, attempts, last_error, failed_at, parked)" +

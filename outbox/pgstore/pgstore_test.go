@@ -116,7 +116,7 @@ func TestCommitOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	claimIDs := func() string {
-		recs, err := s.Claim(ctx, leases, time.Now(), 10)
+		recs, _, err := s.Claim(ctx, leases, time.Now(), nil, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +213,7 @@ func TestEnqueueSQLAndInboxes(t *testing.T) {
 		t.Fatal(err)
 	}
 	leases, _ := s.Lease(ctx, "r", time.Now(), time.Minute)
-	recs, err := s.Claim(ctx, leases, time.Now(), 10)
+	recs, _, err := s.Claim(ctx, leases, time.Now(), nil, 10)
 	if err != nil || len(recs) != 2 || recs[0].Headers["h"] != "v" || string(recs[0].Payload) != "x" || recs[0].ID == "" {
 		t.Fatalf("Claim = %+v, %v", recs, err)
 	}

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,32 +90,44 @@ func (s *Store) Release(ctx context.Context, owner string) error {
 	return nil
 }
 
-// Claim implements [outbox.Store].
-func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time, limit int) ([]outbox.Record, error) {
-	rows, err := s.pool.Query(ctx, s.q.claim, storeutil.Partitions(leases), now, limit)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: claiming: %w", err)
+// Claim implements [outbox.Store]. The query must walk the pending index in (xid, seq) order and stop at
+// limit; on a young table without statistics the planner prefers reading every pending row and sorting, which
+// makes each claim cost the whole backlog. So it runs in a read-only transaction with sorting and JIT turned
+// off for it, all in one round trip.
+func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time, after *outbox.Record, limit int) ([]outbox.Record, bool, error) {
+	fromTxn, fromSeq := int64(0), int64(-1)
+	if after != nil {
+		fromTxn, fromSeq = after.Txn, after.Seq
 	}
 	out := make([]outbox.Record, 0, limit)
-	var h []byte
-	var part int32
-	for rows.Next() {
-		var r outbox.Record
-		if err := rows.Scan(&r.Seq, &r.ID, &r.Topic, &r.Key, &part, &r.Payload, &h, &r.CreatedAt, &r.Attempts); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("pgstore: claiming: %w", err)
+	var b pgx.Batch
+	b.Queue("BEGIN READ ONLY")
+	b.Queue("SET LOCAL enable_sort TO off")
+	b.Queue("SET LOCAL jit TO off")
+	var held bool
+	b.Queue(s.q.held, now).QueryRow(func(row pgx.Row) error { return row.Scan(&held) })
+	b.Queue(s.q.claim, storeutil.Partitions(leases), now, limit, strconv.FormatInt(fromTxn, 10), fromSeq).Query(func(rows pgx.Rows) error {
+		var h []byte
+		var part int32
+		for rows.Next() {
+			var r outbox.Record
+			if err := rows.Scan(&r.Seq, &r.Txn, &r.ID, &r.Topic, &r.Key, &part, &r.Payload, &h, &r.CreatedAt, &r.Attempts); err != nil {
+				return err
+			}
+			r.Partition = int(part)
+			var err error
+			if r.Headers, err = storeutil.DecodeHeaders(h); err != nil {
+				return err
+			}
+			out = append(out, r)
 		}
-		r.Partition = int(part)
-		if r.Headers, err = storeutil.DecodeHeaders(h); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, r)
+		return rows.Err()
+	})
+	b.Queue("COMMIT")
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, false, fmt.Errorf("pgstore: claiming: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: claiming: %w", err)
-	}
-	return out, nil
+	return out, held, nil
 }
 
 // fence checks, holding the owner's lease rows FOR SHARE until tx ends, that the records' partitions are still

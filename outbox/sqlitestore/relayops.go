@@ -116,10 +116,18 @@ func jsonInts[T int | int32 | int64](xs []T) string {
 }
 
 // Claim implements [outbox.Store].
-func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time, limit int) ([]outbox.Record, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.claim, jsonInts(storeutil.Partitions(leases)), now.UnixNano(), limit)
+func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time, after *outbox.Record, limit int) ([]outbox.Record, bool, error) {
+	var from int64 = -1
+	if after != nil {
+		from = after.Seq
+	}
+	var held bool
+	if err := s.db.QueryRowContext(ctx, s.q.held, now.UnixNano()).Scan(&held); err != nil {
+		return nil, false, fmt.Errorf("sqlitestore: claiming: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.claim, jsonInts(storeutil.Partitions(leases)), now.UnixNano(), limit, from)
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: claiming: %w", err)
+		return nil, false, fmt.Errorf("sqlitestore: claiming: %w", err)
 	}
 	defer rows.Close()
 	out := make([]outbox.Record, 0, limit)
@@ -128,18 +136,18 @@ func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time,
 		var h []byte
 		var created int64
 		if err := rows.Scan(&r.Seq, &r.ID, &r.Topic, &r.Key, &r.Partition, &r.Payload, &h, &created, &r.Attempts); err != nil {
-			return nil, fmt.Errorf("sqlitestore: claiming: %w", err)
+			return nil, false, fmt.Errorf("sqlitestore: claiming: %w", err)
 		}
 		if r.Headers, err = storeutil.DecodeHeaders(h); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		r.CreatedAt = time.Unix(0, created)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: claiming: %w", err)
+		return nil, false, fmt.Errorf("sqlitestore: claiming: %w", err)
 	}
-	return out, nil
+	return out, held, nil
 }
 
 func (s *Store) fence(ctx context.Context, tx *sql.Tx, owner string, leases []outbox.Lease, recs []outbox.Record) error {

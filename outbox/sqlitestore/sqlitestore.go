@@ -69,7 +69,7 @@ type Store struct {
 }
 
 type queries struct {
-	claim, retry, toDead, del, markDone, purge, stats, deadCount, list string
+	claim, held, retry, toDead, del, markDone, purge, stats, deadCount, list string
 }
 
 // New returns the store of the outbox in db.
@@ -91,9 +91,12 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 	s.q = queries{
 		claim: "SELECT " + cols + " FROM " + t + " o WHERE o.published_at IS NULL AND o.part IN (SELECT value FROM json_each(?))" +
 			" AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?2)" +
-			" AND o.msg_key NOT IN (SELECT b.msg_key FROM " + t + " b WHERE b.published_at IS NULL AND b.next_attempt_at > ?2" +
+			" AND o.msg_key NOT IN (SELECT b.msg_key FROM " + t + " b INDEXED BY " + t + "_backoff WHERE b.next_attempt_at IS NOT NULL AND b.published_at IS NULL" +
+			" AND b.next_attempt_at > ?2" +
 			" AND b.msg_key <> '' UNION ALL SELECT d.msg_key FROM " + t + "_dead d WHERE d.parked = 1)" +
-			" ORDER BY o.seq LIMIT ?3",
+			" AND o.seq > ?4 ORDER BY o.seq LIMIT ?3",
+		held: "SELECT EXISTS (SELECT 1 FROM " + t + " b INDEXED BY " + t + "_backoff WHERE b.next_attempt_at IS NOT NULL" +
+			" AND b.published_at IS NULL AND b.next_attempt_at > ?) OR EXISTS (SELECT 1 FROM " + t + "_dead WHERE parked = 1)",
 		retry: "UPDATE " + t + " SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE seq = ?",
 		toDead: "INSERT INTO " + t + "_dead (seq, id, topic, msg_key, part, payload, headers, created_at, attempts, last_error, failed_at, parked)" +
 			" SELECT seq, id, topic, msg_key, part, payload, headers, created_at, attempts + 1, ?, ?, ? FROM " + t + " WHERE seq = ?",

@@ -104,7 +104,7 @@ func natsStream(js jetstream.JetStream, name string) (outbox.Publisher, func()) 
 	return pub, func() { _ = js.DeleteStream(context.Background(), name) }
 }
 
-var runSeq atomic.Int64
+var runSeq, relayErrors atomic.Int64
 
 func runName() string { return fmt.Sprintf("obb%d_%d", time.Now().Unix()%100000, runSeq.Add(1)) }
 
@@ -268,7 +268,12 @@ func startRelays(store outbox.Store, pub outbox.Publisher, n int) (stop func()) 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range n {
-		r, err := outbox.NewRelay(store, pub, outbox.WithBatchSize(*batch), outbox.WithPollInterval(100*time.Millisecond))
+		r, err := outbox.NewRelay(store, pub, outbox.WithBatchSize(*batch), outbox.WithPollInterval(100*time.Millisecond),
+			outbox.WithHook(func(ev outbox.Event) {
+				if ev.Kind == outbox.EventError && relayErrors.Add(1) <= 3 {
+					fmt.Fprintln(os.Stderr, "relay error:", ev.Err)
+				}
+			}))
 		must(err)
 		wg.Go(func() { must(r.Run(ctx)) })
 	}

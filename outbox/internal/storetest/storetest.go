@@ -249,7 +249,7 @@ func testRolledBack(t *testing.T, h Harness) {
 func testPoison(t *testing.T, h Harness, policy outbox.DeadLetterPolicy) {
 	store := h.New(t)
 	b := NewBroker()
-	msgs := Messages(t.Name(), 60, 6) // key k0 holds messages 0, 6, 12, ...
+	msgs := Messages(t.Name(), 300, 6) // key k0 holds messages 0, 6, 12, ...; batches of 64 are prefetched
 	poison := msgs[12].ID
 	b.SetFail(func(m outbox.Message) error {
 		if m.ID == poison {
