@@ -193,6 +193,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Retention", func(t *testing.T) { t.Parallel(); testRetention(t, h) })
 	t.Run("Hooks", func(t *testing.T) { t.Parallel(); testHooks(t, h) })
 	t.Run("TraceHeaders", func(t *testing.T) { t.Parallel(); testTraceHeaders(t, h) })
+	t.Run("LeaseShare", func(t *testing.T) { t.Parallel(); testLeaseShare(t, h) })
+	t.Run("Fencing", func(t *testing.T) { t.Parallel(); testFencing(t, h) })
 }
 
 func testDelivery(t *testing.T, h Harness, relays int) {
@@ -460,5 +462,90 @@ func testTraceHeaders(t *testing.T, h Harness) {
 	want := map[string]string{"own": "1", ctxutil.HeaderRequestID: "req-42", ctxutil.HeaderTraceParent: tp}
 	if fmt.Sprint(got[0].Headers) != fmt.Sprint(want) || got[0].ID == "" {
 		t.Fatalf("published %+v, want headers %v and a generated ID", got[0], want)
+	}
+}
+
+// testLeaseShare: four relays end up holding a quarter of the partitions each.
+func testLeaseShare(t *testing.T, h Harness) {
+	store := h.New(t)
+	b := NewBroker()
+	const relays = 4
+	var held [relays]atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{}, relays)
+	for i := range relays {
+		r, err := outbox.NewRelay(store, b.Publisher(), fast(outbox.WithStatsInterval(10*time.Millisecond),
+			outbox.WithHook(func(ev outbox.Event) {
+				if ev.Kind == outbox.EventStats {
+					held[i].Store(int64(ev.Partitions))
+				}
+			}))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = r.Run(ctx); done <- struct{}{} }()
+	}
+	defer func() {
+		cancel()
+		for range relays {
+			<-done
+		}
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		fair := true
+		for i := range relays {
+			if held[i].Load() != 16/relays {
+				fair = false
+			}
+		}
+		if fair {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions held: %d %d %d %d, want 4 each", held[0].Load(), held[1].Load(), held[2].Load(), held[3].Load())
+		}
+		time.Sleep(10 * time.Millisecond) // rebalancing happens on the relays' lease rounds
+	}
+}
+
+// testFencing: a relay whose lease expired and was taken over cannot complete the messages it claimed; they
+// stay pending for the new owner.
+func testFencing(t *testing.T, h Harness) {
+	store := h.New(t)
+	ctx := context.Background()
+	msgs := Messages(t.Name(), 10, 1)
+	if err := h.Enqueue(ctx, store, msgs, true); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	old, err := store.Lease(ctx, "old", t0, time.Second)
+	if err != nil || len(old) == 0 {
+		t.Fatalf("Lease(old) = %v, %v", old, err)
+	}
+	recs, _, err := store.Claim(ctx, old, t0, nil, 100)
+	if err != nil || len(recs) != len(msgs) {
+		t.Fatalf("Claim = %d records, %v", len(recs), err)
+	}
+	// Two seconds later the old owner's lease has expired; a new relay takes the partitions over.
+	t1 := t0.Add(2 * time.Second)
+	taken, err := store.Lease(ctx, "new", t1, time.Second)
+	if err != nil || len(taken) != len(old) {
+		t.Fatalf("Lease(new) = %v, %v; want the %d expired partitions", taken, err, len(old))
+	}
+	for i, l := range taken {
+		if l.Epoch <= old[i].Epoch {
+			t.Fatalf("epoch of partition %d did not grow on takeover: %d -> %d", l.Partition, old[i].Epoch, l.Epoch)
+		}
+	}
+	if err := store.Complete(ctx, "old", old, recs, t1, false); !errors.Is(err, outbox.ErrLeaseLost) {
+		t.Fatalf("Complete by the fenced-off relay = %v, want ErrLeaseLost", err)
+	}
+	if st, _ := store.Stats(ctx); st.Pending != int64(len(msgs)) {
+		t.Fatalf("pending = %d after a fenced completion, want %d", st.Pending, len(msgs))
+	}
+	if err := store.Complete(ctx, "new", taken, recs, t1, false); err != nil {
+		t.Fatalf("Complete by the new owner = %v", err)
 	}
 }
