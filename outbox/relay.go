@@ -260,6 +260,13 @@ func (r *Relay) publish(ctx context.Context, s *runState, recs []Record) ([]Reco
 			}
 		}
 		errs := r.pub.Publish(ctx, msgs)
+		if errs != nil && len(errs) != len(msgs) {
+			err := fmt.Errorf("outbox: publisher returned %d results for %d messages", len(errs), len(msgs))
+			errs = make([]error, len(msgs))
+			for i := range errs {
+				errs[i] = err
+			}
+		}
 		for i, rec := range wave {
 			if errs == nil || errs[i] == nil {
 				done = append(done, rec)
