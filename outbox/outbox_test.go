@@ -329,3 +329,32 @@ type publisherFunc func(context.Context, []outbox.Message) []error
 func (f publisherFunc) Publish(ctx context.Context, msgs []outbox.Message) []error {
 	return f(ctx, msgs)
 }
+
+// TestRunStopsWithHungBroker: a publisher that never answers holds Run for at most the lease TTL after ctx ends.
+func TestRunStopsWithHungBroker(t *testing.T) {
+	store := newSQLite(t)
+	storetest.EnqueueSQLite(t, store, storetest.Messages(t.Name(), 1, 1))
+	publishing := make(chan struct{}, 1)
+	hung := outbox.PublisherFunc(func(ctx context.Context, m outbox.Message) error {
+		publishing <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	r, err := outbox.NewRelay(store, hung, outbox.WithLeaseTTL(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	<-publishing
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the lease TTL")
+	}
+}

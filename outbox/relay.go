@@ -77,7 +77,8 @@ func NewRelay(store Store, pub Publisher, opts ...Option) (*Relay, error) {
 	return &Relay{store: store, pub: pub, cfg: cfg, clk: clock.New(cfg.now)}, nil
 }
 
-// Run publishes until ctx ends, then finishes the batch in flight, releases its partitions and returns nil.
+// Run publishes until ctx ends, then finishes the batch in flight (giving it at most the lease TTL), releases
+// its partitions and returns nil.
 // Errors of the store or broker do not stop it: they are reported ([EventError], the logger) and retried
 // with backoff. It returns [ErrRunning] when the relay is already running.
 func (r *Relay) Run(ctx context.Context) error {
@@ -94,14 +95,31 @@ func (r *Relay) Run(ctx context.Context) error {
 	if w, ok := r.store.(Waker); ok && r.cfg.wakeup {
 		wg.Go(func() { r.runWaker(wctx, w, wake, log) })
 	}
-	// In-flight work runs on a context that keeps ctx's values but outlives its cancellation.
-	work := context.WithoutCancel(ctx)
+	// In-flight work runs on a context that keeps ctx's values and outlives its cancellation by at most the
+	// lease TTL: by then another relay may own the partitions anyway, and a hung database cannot hold Run.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var graceMu sync.Mutex
+	var grace *time.Timer // guarded by graceMu
+	stopGrace := context.AfterFunc(ctx, func() {
+		graceMu.Lock()
+		grace = time.AfterFunc(r.cfg.leaseTTL, cancelWork)
+		graceMu.Unlock()
+	})
+	defer func() {
+		stopGrace()
+		graceMu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		graceMu.Unlock()
+	}()
 	s := &runState{owner: owner, log: log, wake: wake}
 	for ctx.Err() == nil {
 		r.step(ctx, work, s)
 	}
 	if len(s.leases) > 0 {
-		rctx, cancel := context.WithTimeout(work, r.cfg.leaseTTL)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.leaseTTL)
 		if err := r.store.Release(rctx, owner); err != nil {
 			log.Warn("outbox: releasing partitions", zap.Error(err))
 		}
