@@ -524,9 +524,14 @@ func testFencing(t *testing.T, h Harness) {
 	if err != nil || len(old) == 0 {
 		t.Fatalf("Lease(old) = %v, %v", old, err)
 	}
-	recs, _, err := store.Claim(ctx, old, t0, nil, 100)
-	if err != nil || len(recs) != len(msgs) {
-		t.Fatalf("Claim = %d records, %v", len(recs), err)
+	// On PostgreSQL rows become claimable once every older transaction (of any test) has ended.
+	var recs []outbox.Record
+	for deadline := time.Now().Add(10 * time.Second); len(recs) != len(msgs); {
+		var err error
+		if recs, _, err = store.Claim(ctx, old, t0, nil, 100); err != nil || time.Now().After(deadline) {
+			t.Fatalf("Claim = %d records, %v", len(recs), err)
+		}
+		time.Sleep(5 * time.Millisecond) // waiting for other transactions to end
 	}
 	// Two seconds later the old owner's lease has expired; a new relay takes the partitions over.
 	t1 := t0.Add(2 * time.Second)
