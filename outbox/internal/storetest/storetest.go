@@ -326,30 +326,36 @@ func testBrokerOutage(t *testing.T, h Harness) {
 	waitPending(t, store, 0)
 }
 
-// crashingStore fails every operation once killed, like a relay process that died: what it published stays
-// pending, and its leases stay until they expire.
-type crashingStore struct {
+// Crashing wraps a store so that, once killed, completing, leasing and releasing fail, like a relay process
+// that died: what it published stays pending, and its leases stay until they expire.
+type Crashing struct {
 	outbox.Store
 	dead atomic.Bool
 }
 
+// Kill makes every later completion, lease and release fail.
+func (c *Crashing) Kill() { c.dead.Store(true) }
+
+// Killed reports whether Kill was called.
+func (c *Crashing) Killed() bool { return c.dead.Load() }
+
 var errCrashed = errors.New("relay crashed")
 
-func (c *crashingStore) Complete(ctx context.Context, owner string, l []outbox.Lease, r []outbox.Record, now time.Time, keep bool) error {
+func (c *Crashing) Complete(ctx context.Context, owner string, l []outbox.Lease, r []outbox.Record, now time.Time, keep bool) error {
 	if c.dead.Load() {
 		return errCrashed
 	}
 	return c.Store.Complete(ctx, owner, l, r, now, keep)
 }
 
-func (c *crashingStore) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]outbox.Lease, error) {
+func (c *Crashing) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]outbox.Lease, error) {
 	if c.dead.Load() {
 		return nil, errCrashed
 	}
 	return c.Store.Lease(ctx, owner, now, ttl)
 }
 
-func (c *crashingStore) Release(ctx context.Context, owner string) error {
+func (c *Crashing) Release(ctx context.Context, owner string) error {
 	if c.dead.Load() {
 		return errCrashed
 	}
@@ -361,14 +367,14 @@ func testRelayCrash(t *testing.T, h Harness) {
 	b := NewBroker()
 	msgs := Messages(t.Name(), 400, 9)
 	h.enqueueAll(t, store, msgs, 50)
-	crashing := &crashingStore{Store: store}
+	crashing := &Crashing{Store: store}
 	// The first relay dies right after the broker acknowledged its second batch, before completing it.
 	var calls atomic.Int64
 	pub := b.Publisher()
 	killer := outbox.ConcurrentPublisherFunc(func(ctx context.Context, m outbox.Message) error {
 		err := pub.Publish(ctx, []outbox.Message{m})
 		if calls.Add(1) == 100 {
-			crashing.dead.Store(true)
+			crashing.Kill()
 		}
 		if err != nil {
 			return err[0]
@@ -376,7 +382,7 @@ func testRelayCrash(t *testing.T, h Harness) {
 		return nil
 	})
 	stop1 := RunRelays(t, crashing, killer, 1, fast()...)
-	for !crashing.dead.Load() {
+	for !crashing.Killed() {
 		time.Sleep(5 * time.Millisecond) // waiting for the crash point
 	}
 	stop1()
