@@ -112,7 +112,7 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 		purge:     "DELETE FROM " + t + " WHERE seq IN (SELECT seq FROM " + t + " WHERE published_at < ? LIMIT ?)",
 		stats:     "SELECT count(*), min(created_at) FROM " + t + " WHERE published_at IS NULL",
 		deadCount: "SELECT count(*) FROM " + t + "_dead",
-		list: "SELECT seq, id, topic, msg_key, part, payload, headers, created_at, attempts, last_error, failed_at FROM " + t +
+		list: "SELECT id, topic, msg_key, payload, headers, created_at, attempts, last_error, failed_at FROM " + t +
 			"_dead WHERE seq > coalesce((SELECT seq FROM " + t + "_dead WHERE id = ?), -1) ORDER BY seq LIMIT ?",
 	}
 	return s, nil
