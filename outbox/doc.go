@@ -30,6 +30,7 @@
 // # Stores and publishers
 //
 // Stores live in subpackages so that this package pulls in nothing heavy: outbox/pgstore (PostgreSQL
-// through pgx, woken by LISTEN/NOTIFY) and outbox/sqlitestore (pure-Go SQLite). Publishers: outbox/natspub
+// through pgx, woken by LISTEN/NOTIFY), outbox/sqlitestore (pure-Go SQLite) and outbox/mysqlstore (MySQL 8,
+// MariaDB 10.6+). Publishers: outbox/natspub
 // (NATS JetStream), outbox/kafkapub (Kafka through franz-go), and [PublisherFunc] for tests and custom brokers.
 package outbox

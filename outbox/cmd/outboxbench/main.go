@@ -11,12 +11,14 @@
 //   - latency: producers offer a fixed rate (default 1,000 messages/s in transactions of 10); the figures
 //     are the p50 and p99 of commit-to-acknowledgement latency, with wake-up on commit.
 //
-// PostgreSQL and NATS are found like the tests find them (SLUICE_POSTGRES_DSN, SLUICE_NATS_URL); SQLite
-// runs in a temporary file against an in-process NATS server.
+// PostgreSQL, MySQL/MariaDB and NATS are found like the tests find them (SLUICE_POSTGRES_DSN,
+// SLUICE_MYSQL_DSN, SLUICE_NATS_URL); SQLite runs in a temporary file against an in-process NATS server.
+// Kafka is not measured: only kfake, an in-process fake, runs here.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -28,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,13 +38,14 @@ import (
 	"github.com/sluice-go/sluice/internal/testsvc"
 	"github.com/sluice-go/sluice/outbox"
 	"github.com/sluice-go/sluice/outbox/internal/embeddednats"
+	"github.com/sluice-go/sluice/outbox/mysqlstore"
 	"github.com/sluice-go/sluice/outbox/natspub"
 	"github.com/sluice-go/sluice/outbox/pgstore"
 	"github.com/sluice-go/sluice/outbox/sqlitestore"
 )
 
 var (
-	only      = flag.String("only", "", "run only setups whose name contains this (pg-nats, sqlite-nats)")
+	only      = flag.String("only", "", "run only setups whose name contains this (pg-nats, sqlite-nats, mysql-nats)")
 	duration  = flag.Duration("duration", 8*time.Second, "length of the sustained and latency runs")
 	backlog   = flag.Int("backlog", 200000, "messages in the drain scenario")
 	relays    = flag.Int("relays", 2, "relays running at once")
@@ -63,7 +67,7 @@ func main() {
 	ctx := context.Background()
 	payload := []byte(strings.Repeat("x", 200))
 	fmt.Printf("outboxbench: %s runs, %d relays, batch %d, 200-byte payloads\n", *duration, *relays, *batch)
-	for _, setup := range []setup{pgNATS(ctx), sqliteNATS(ctx)} {
+	for _, setup := range []setup{pgNATS(ctx), sqliteNATS(ctx), mysqlNATS(ctx)} {
 		if setup.name == "" || (*only != "" && !strings.Contains(setup.name, *only)) {
 			continue
 		}
@@ -374,4 +378,44 @@ func runLatency(ctx context.Context, s setup, payload []byte) {
 	p50, p99, mx := tr.latencies()
 	fmt.Printf("latency: %d msg/s offered in transactions of %d: commit->ack p50 %s p99 %s max %s%s\n", *rate, perTx,
 		p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), mx.Round(time.Millisecond), note(ok))
+}
+
+func mysqlNATS(ctx context.Context) setup {
+	if testsvc.MySQLService.Reachable() != nil || testsvc.NATSService.Reachable() != nil {
+		fmt.Println("mysql-nats: MySQL or NATS unreachable, skipped")
+		return setup{}
+	}
+	db, err := sql.Open("mysql", testsvc.MySQLService.Value())
+	must(err)
+	db.SetMaxOpenConns(32)
+	nc, err := nats.Connect(testsvc.NATSService.Value())
+	must(err)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	must(err)
+	return setup{
+		name: "mysql-nats (MariaDB/MySQL + NATS JetStream server)",
+		fresh: func() (outbox.Store, func(context.Context, []outbox.Message) error, outbox.Publisher, func()) {
+			name := runName()
+			s, err := mysqlstore.New(db, mysqlstore.WithTable(name))
+			must(err)
+			must(s.Migrate(ctx))
+			pub, dropStream := natsStream(js, strings.ToUpper(name))
+			enqueue := func(ctx context.Context, msgs []outbox.Message) error {
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					return err
+				}
+				if err := s.Enqueue(ctx, tx, msgs...); err != nil {
+					_ = tx.Rollback()
+					return err
+				}
+				return tx.Commit()
+			}
+			return s, enqueue, pub, func() {
+				dropStream()
+				_, _ = db.Exec(fmt.Sprintf("DROP TABLE %[1]s, %[1]s_dead, %[1]s_leases, %[1]s_relays, %[1]s_locks", name))
+			}
+		},
+		close: func() { nc.Close(); _ = db.Close() },
+	}
 }
