@@ -122,10 +122,7 @@ func pgNATS(ctx context.Context) setup {
 	cfg.MaxConns = 32
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	must(err)
-	nc, err := nats.Connect(testsvc.NATSService.Value())
-	must(err)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
-	must(err)
+	nc, js := connectNATS(testsvc.NATSService.Value())
 	return setup{
 		name: "pg-nats (PostgreSQL + NATS JetStream server)",
 		fresh: func() (outbox.Store, func(context.Context, []outbox.Message) error, outbox.Publisher, func()) {
@@ -159,10 +156,7 @@ func sqliteNATS(ctx context.Context) setup {
 	must(err)
 	srv, err := embeddednats.Start(dir, -1)
 	must(err)
-	nc, err := nats.Connect(srv.ClientURL())
-	must(err)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
-	must(err)
+	nc, js := connectNATS(srv.ClientURL())
 	return setup{
 		name: "sqlite-nats (SQLite WAL + in-process NATS JetStream)",
 		fresh: func() (outbox.Store, func(context.Context, []outbox.Message) error, outbox.Publisher, func()) {
@@ -173,21 +167,7 @@ func sqliteNATS(ctx context.Context) setup {
 			must(err)
 			must(s.Migrate(ctx))
 			pub, dropStream := natsStream(js, strings.ToUpper(name))
-			enqueue := func(ctx context.Context, msgs []outbox.Message) error {
-				tx, err := db.BeginTx(ctx, nil)
-				if err != nil {
-					return err
-				}
-				if err := s.Enqueue(ctx, tx, msgs...); err != nil {
-					_ = tx.Rollback()
-					return err
-				}
-				if err := tx.Commit(); err != nil {
-					return err
-				}
-				s.Notify()
-				return nil
-			}
+			enqueue := sqlEnqueue(db, s.Enqueue, s.Notify)
 			return s, enqueue, pub, func() { dropStream(); _ = db.Close() }
 		},
 		close: func() { nc.Close(); srv.Shutdown(); srv.WaitForShutdown(); _ = os.RemoveAll(dir) },
@@ -388,10 +368,7 @@ func mysqlNATS(ctx context.Context) setup {
 	db, err := sql.Open("mysql", testsvc.MySQLService.Value())
 	must(err)
 	db.SetMaxOpenConns(32)
-	nc, err := nats.Connect(testsvc.NATSService.Value())
-	must(err)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
-	must(err)
+	nc, js := connectNATS(testsvc.NATSService.Value())
 	return setup{
 		name: "mysql-nats (MariaDB/MySQL + NATS JetStream server)",
 		fresh: func() (outbox.Store, func(context.Context, []outbox.Message) error, outbox.Publisher, func()) {
@@ -400,22 +377,39 @@ func mysqlNATS(ctx context.Context) setup {
 			must(err)
 			must(s.Migrate(ctx))
 			pub, dropStream := natsStream(js, strings.ToUpper(name))
-			enqueue := func(ctx context.Context, msgs []outbox.Message) error {
-				tx, err := db.BeginTx(ctx, nil)
-				if err != nil {
-					return err
-				}
-				if err := s.Enqueue(ctx, tx, msgs...); err != nil {
-					_ = tx.Rollback()
-					return err
-				}
-				return tx.Commit()
-			}
+			enqueue := sqlEnqueue(db, s.Enqueue, func() {})
 			return s, enqueue, pub, func() {
 				dropStream()
 				_, _ = db.Exec(fmt.Sprintf("DROP TABLE %[1]s, %[1]s_dead, %[1]s_leases, %[1]s_relays, %[1]s_locks", name))
 			}
 		},
 		close: func() { nc.Close(); _ = db.Close() },
+	}
+}
+
+func connectNATS(url string) (*nats.Conn, jetstream.JetStream) {
+	nc, err := nats.Connect(url)
+	must(err)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	must(err)
+	return nc, js
+}
+
+// sqlEnqueue returns a function enqueueing msgs in one committed database/sql transaction, then calling after.
+func sqlEnqueue(db *sql.DB, enqueue func(context.Context, *sql.Tx, ...outbox.Message) error, after func()) func(context.Context, []outbox.Message) error {
+	return func(ctx context.Context, msgs []outbox.Message) error {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := enqueue(ctx, tx, msgs...); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		after()
+		return nil
 	}
 }
