@@ -29,8 +29,6 @@ type Breaker struct {
 
 	cfg       config
 	clk       clock.Nanos
-	epoch     time.Time // clk.At(0): with the system clock, time.Since(epoch) reads only the monotonic clock
-	sysClock  bool
 	fastMask  uint64 // Allow admits at once when word&fastMask == 0: closed or disabled, no call to time
 	needStart bool   // the slow-call rule times calls
 	needEnd   bool   // the slow-call rule or a time window reads the clock when a call reports
@@ -114,8 +112,7 @@ func New(opts ...Option) (*Breaker, error) {
 	if err := cfg.finish(); err != nil {
 		return nil, err
 	}
-	b := &Breaker{cfg: cfg, clk: clock.New(cfg.now), sysClock: cfg.now == nil}
-	b.epoch = b.clk.At(0)
+	b := &Breaker{cfg: cfg, clk: clock.New(cfg.now)}
 	b.needStart = cfg.slowRate > 0
 	b.fastMask = closedMask
 	if b.needStart {
@@ -168,12 +165,7 @@ func (b *Breaker) resetWindow() {
 }
 
 // now reads the clock: nanoseconds since the breaker was made.
-func (b *Breaker) now() int64 {
-	if b.sysClock {
-		return int64(time.Since(b.epoch))
-	}
-	return b.clk.Now()
-}
+func (b *Breaker) now() int64 { return b.clk.Now() }
 
 // Permit is the right to make one call, returned by [Breaker.Allow]. Report the call's result exactly once,
 // with [Permit.Done] or [Permit.Record]; a half-open breaker counts on it to free the probe slot. It is a plain

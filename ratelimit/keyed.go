@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // Keyed is a token bucket per key (a client IP, an API key, a user), with the same GCRA as [TokenBucket]: the
@@ -23,7 +25,7 @@ import (
 // A Keyed is safe for concurrent use. The zero value is not usable; make one with [NewKeyed].
 type Keyed[K comparable] struct {
 	p          atomic.Pointer[gcraParams]
-	clk        nanoClock
+	clk        clock.Nanos
 	k          int64
 	burstFixed bool
 	keys       keyMap[int64] // TAT per key; a key whose TAT has passed is at full quota, as if absent
@@ -48,7 +50,7 @@ func NewKeyed[K comparable](r Rate, opts ...Option) (*Keyed[K], error) {
 	if err != nil {
 		return nil, err
 	}
-	kl := &Keyed[K]{clk: newNanoClock(c.now), k: k, burstFixed: c.burst > 0,
+	kl := &Keyed[K]{clk: clock.New(c.now), k: k, burstFixed: c.burst > 0,
 		keys: newKeyMap(&c, func(tat int64) int64 { return tat })}
 	kl.p.Store(p)
 	return kl, nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // KeyedSlidingWindow is a [SlidingWindow] per key: the two counters of a key and its window index take 16 bytes,
@@ -19,7 +21,7 @@ import (
 // A KeyedSlidingWindow is safe for concurrent use. The zero value is not usable; make one with
 // [NewKeyedSlidingWindow].
 type KeyedSlidingWindow[K comparable] struct {
-	clk    nanoClock
+	clk    clock.Nanos
 	window fixedState // period, limit and alignment shared by every key; only read
 	keys   keyMap[windowCounts]
 }
@@ -48,7 +50,7 @@ func NewKeyedSlidingWindow[K comparable](r Rate, opts ...Option) (*KeyedSlidingW
 	if r.Limit > math.MaxInt32 {
 		return nil, fmt.Errorf("ratelimit: Rate: KeyedSlidingWindow limit must be <= %d, got %d", math.MaxInt32, r.Limit)
 	}
-	kw := &KeyedSlidingWindow[K]{clk: newNanoClock(c.now)}
+	kw := &KeyedSlidingWindow[K]{clk: clock.New(c.now)}
 	kw.window = fixedState{period: int64(r.Period), limit: int64(r.Limit), epoch: kw.clk.At(0).UnixNano()}
 	kw.window.off = kw.window.epoch % kw.window.period
 	w := kw.window

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // windowAlgo is the state of a counting algorithm (fixed window, sliding window, sliding log). Times are
@@ -22,7 +24,7 @@ type windowAlgo interface {
 // so that waiters are not starved by callers that never queue.
 type windowed struct {
 	mu      sync.Mutex
-	clk     nanoClock
+	clk     clock.Nanos
 	algo    windowAlgo // guarded by mu
 	limit   int        // guarded by mu
 	waiters waitList   // guarded by mu

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // Cache is a sharded LRU cache with optional per-entry TTL. It is safe for concurrent use. The zero value is not
@@ -18,7 +20,7 @@ type Cache[K comparable, V any] struct {
 	shards  []shard[K, V]
 	shift   uint8 // a key's shard is its hash >> shift
 	hasher  hasher[K]
-	clock   nanoClock
+	clock   clock.Nanos
 	ttl     time.Duration // default TTL of Set
 	onEvict func(K, V, EvictReason)
 	stats   *stripes // nil if WithStats(false)
@@ -77,7 +79,7 @@ func New[K comparable, V any](capacity int, opts ...Option) (*Cache[K, V], error
 		shards: make([]shard[K, V], n),
 		shift:  uint8(64 - bits.TrailingZeros(uint(n))),
 		hasher: newHasher[K](),
-		clock:  newNanoClock(cfg.now),
+		clock:  clock.New(cfg.now),
 		ttl:    cfg.ttl,
 	}
 	if !cfg.noStats {
@@ -133,7 +135,7 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	if e.expires != 0 && c.clock.now() >= e.expires {
+	if e.expires != 0 && c.clock.Now() >= e.expires {
 		s.mu.Lock()
 		ev := s.expire(e)
 		s.mu.Unlock()
@@ -160,7 +162,7 @@ func (c *Cache[K, V]) Peek(key K) (V, bool) {
 	h := c.hash(key)
 	s := c.shard(h)
 	e := s.table.Load().lookup(key, h, &s.head)
-	if e == nil || e.expires != 0 && c.clock.now() >= e.expires {
+	if e == nil || e.expires != 0 && c.clock.Now() >= e.expires {
 		var zero V
 		return zero, false
 	}
@@ -184,7 +186,7 @@ func (c *Cache[K, V]) SetWithTTL(key K, value V, ttl time.Duration) {
 	e := &entry[K, V]{key: key, value: value, hash: c.hash(key)}
 	now := lazyNow{clock: &c.clock}
 	if ttl > 0 {
-		now.t, now.read = c.clock.now(), true
+		now.t, now.read = c.clock.Now(), true
 		e.expires = math.MaxInt64
 		if int64(ttl) < math.MaxInt64-now.t {
 			e.expires = max(now.t+int64(ttl), 1)
