@@ -1,0 +1,15 @@
+// Package pool is a generic resource pool for connections of any kind, with the lifecycle of HikariCP inside
+// its core: minimum idle, idle timeout, lifetime with jitter, validation on borrow, keepalive, leak detection,
+// runtime resizing, and hooks for metrics.
+//
+// Idle resources are reused last in, first out, so the warm ones stay in use and the rest can time out.
+// Waiters are served first in, first out, by direct hand-off. Acquiring and releasing an existing resource
+// allocates nothing, waiting included, and reads the clock once, on release, for the idle stamp.
+//
+// A creation runs on a context that keeps the values of the Acquire that needed it but not its cancellation,
+// so a caller that gives up does not abort the dial: the new resource goes to the next waiter or to the idle
+// set. A failed creation is returned to the oldest waiter, frees its slot, and delays the next creation by an
+// exponential backoff.
+//
+// The pool never holds its lock while it calls the create, destroy and validate funcs or the hooks.
+package pool

@@ -1,0 +1,490 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-go/sluice/internal/clock"
+)
+
+// Pool lends resources of type T, creating them on demand up to a maximum size and destroying them when they
+// break, expire or idle too long. It is safe for concurrent use. The zero value is not usable; make one with [New].
+type Pool[T any] struct {
+	create     func(context.Context) (T, error)
+	destroyFn  func(T)
+	validateFn func(context.Context, T) error
+	hook       func(Event) // nil without hooks
+	cfg        config
+	clk        clock.Nanos
+	checks     bool // whether Acquire must read the clock to check a borrowed resource
+
+	base    context.Context // canceled by Close, so creations and checks stop
+	cancel  context.CancelFunc
+	stop    chan struct{} // closed by Close to stop the maintainer
+	maintWG sync.WaitGroup
+	wg      sync.WaitGroup // creations and destructions
+	waiters sync.Pool      // of *waiter[T]
+
+	// The fast path: one idle resource parked in slot is lent and returned without the lock. The pool's books
+	// count a parked resource as lent, so only the lent/parked handover happens outside the lock. gate is
+	// nonzero while parking is off: waiters are queued (they must be served first, by hand-off), the pool is
+	// closed, or it holds more than its maximum size. Parkers and the lock holders that change gate follow the
+	// Dekker pattern: each writes its word, then reads the other's, so at least one sees the other.
+	slot     atomic.Pointer[Resource[T]]
+	gate     atomic.Int64  // waiters in the low 32 bits, plus gateClosed and gateOver
+	genNow   atomic.Uint64 // copy of gen for the fast path
+	fastLent atomic.Int64  // acquisitions through the slot
+
+	mu          sync.Mutex
+	idle        []*Resource[T] // LIFO stack, warmest on top; guarded by mu
+	all         []*Resource[T] // every resource not yet destroyed; guarded by mu
+	queue       waitList[T]    // guarded by mu
+	maxSize     int            // guarded by mu
+	lent        int            // guarded by mu
+	creating    int            // guarded by mu
+	destroying  int            // guarded by mu
+	gen         uint64         // bumped by Reset; guarded by mu
+	failures    int            // consecutive creation failures; guarded by mu
+	closed      bool           // guarded by mu
+	drained     chan struct{}  // closed once closed and nothing exists; guarded by mu
+	drainedDone bool           // guarded by mu
+	counts      Stats          // counters only; guarded by mu
+}
+
+// New returns a pool that makes resources with create. create receives a context that carries the values of
+// the Acquire that asked for the resource, but not its cancellation: a caller who gives up does not abort the
+// dial, and the resource goes to the next waiter or to the idle set. It is canceled by Close and bounded by
+// [WithCreateTimeout]. New fails, naming the option, when an option is invalid.
+func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[T], error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	if create == nil {
+		cfg.fail("New: create func must not be nil")
+	}
+	p := &Pool[T]{create: create, cfg: cfg, maxSize: cfg.maxSize, drained: make(chan struct{})}
+	if cfg.destroy != nil {
+		fn, ok := cfg.destroy.(func(T))
+		if !ok {
+			cfg.fail("WithDestroy: func must be func(%s), got %T", typeName[T](), cfg.destroy)
+		}
+		p.destroyFn = fn
+	}
+	if cfg.validate != nil {
+		fn, ok := cfg.validate.(func(context.Context, T) error)
+		if !ok {
+			cfg.fail("WithValidate: func must be func(context.Context, %s) error, got %T", typeName[T](), cfg.validate)
+		}
+		p.validateFn = fn
+	}
+	if cfg.minIdle > cfg.maxSize {
+		cfg.fail("WithMinIdle: count must be <= max size %d, got %d", cfg.maxSize, cfg.minIdle)
+	}
+	if cfg.keepalive > 0 && cfg.validate == nil {
+		cfg.fail("WithKeepalive: needs WithValidate to check resources with, got interval %s", cfg.keepalive)
+	}
+	if len(cfg.errs) > 0 {
+		return nil, errors.Join(cfg.errs...)
+	}
+	switch len(cfg.hooks) {
+	case 0:
+	case 1:
+		p.hook = cfg.hooks[0]
+	default:
+		hooks := cfg.hooks
+		p.hook = func(e Event) {
+			for _, h := range hooks {
+				h(e)
+			}
+		}
+	}
+	p.clk = clock.New(cfg.now)
+	p.checks = cfg.maxLifetime > 0 || cfg.maxIdleTime > 0 || p.validateFn != nil || cfg.leakThreshold > 0
+	p.base, p.cancel = context.WithCancel(context.Background())
+	p.stop = make(chan struct{})
+	p.queue.gate = &p.gate
+	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
+	if every := p.sweepInterval(); every > 0 {
+		p.maintWG.Go(func() { p.maintain(every) })
+	}
+	p.mu.Lock()
+	p.fillLocked(p.base)
+	p.mu.Unlock()
+	return p, nil
+}
+
+func typeName[T any]() string {
+	var fn func(T)
+	return fmt.Sprintf("%T", fn)[len("func(") : len(fmt.Sprintf("%T", fn))-1]
+}
+
+// Acquire lends an idle resource, the most recently used first, or waits for one. Waiters are served in the
+// order they arrived. Acquire returns ctx.Err() if ctx ends first, a creation error if the creation made for
+// it failed, and ErrClosed after Close.
+func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p.gate.Load() == 0 {
+		if r := p.slot.Load(); r != nil && p.slot.CompareAndSwap(r, nil) {
+			return p.lendParked(ctx, r, true)
+		}
+	}
+	return p.acquire(ctx, true)
+}
+
+// lendParked lends r, just taken from the slot, unless the pool closed meanwhile.
+func (p *Pool[T]) lendParked(ctx context.Context, r *Resource[T], block bool) (*Resource[T], error) {
+	r.state = stateLent
+	p.fastLent.Add(1)
+	if p.gate.Load()&gateClosed != 0 {
+		p.put(r, 0, false) // destroys it
+		return nil, ErrClosed
+	}
+	if ok, err := p.checkBorrowed(ctx, r, block); !ok {
+		if err != nil {
+			return nil, err
+		}
+		return p.acquire(ctx, block)
+	}
+	return r, nil
+}
+
+// acquire lends an idle resource. Without block, it fails with ErrExhausted where Acquire would wait, and skips
+// validation, which could block.
+func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrClosed
+		}
+		var r *Resource[T]
+		if n := len(p.idle); n > 0 {
+			r = p.popIdleLocked(n)
+		} else {
+			var w *waiter[T]
+			if block {
+				// Queue first, then look at the slot: a parker either sees the waiter or its resource is found.
+				w = p.waiters.Get().(*waiter[T])
+				p.queue.push(w)
+				r = p.slot.Swap(nil)
+				if r != nil && p.queue.head != w {
+					p.handOffLocked(r, p.queue.pop()) // earlier waiters first
+					r = nil
+				}
+			} else if p.queue.n == 0 {
+				r = p.slot.Swap(nil)
+			}
+			switch {
+			case r != nil:
+				if w != nil {
+					p.queue.remove(w)
+					p.waiters.Put(w)
+				}
+				r.state = stateLent
+				p.counts.Acquires++
+			case w != nil:
+				return p.wait(ctx, w) // unlocks
+			default:
+				if p.creating == 0 && p.totalLocked() < p.maxSize {
+					p.startCreateLocked(p.base)
+				}
+				p.mu.Unlock()
+				return nil, ErrExhausted
+			}
+		}
+		p.mu.Unlock()
+		if ok, err := p.checkBorrowed(ctx, r, block); !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return r, nil
+	}
+}
+
+// popIdleLocked lends the top of the idle stack of n resources.
+func (p *Pool[T]) popIdleLocked(n int) *Resource[T] {
+	r := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	r.state = stateLent
+	p.lent++
+	p.counts.Acquires++
+	if n <= p.cfg.minIdle {
+		p.fillLocked(p.base)
+	}
+	return r
+}
+
+// checkBorrowed applies lifetime, idle time, validation (if validate) and leak stamps to a resource just taken
+// from the idle stack. It returns false when the resource was destroyed and the caller should try another.
+func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bool) (bool, error) {
+	if !p.checks {
+		p.acquiredHook()
+		return true, nil
+	}
+	now := p.clk.Now()
+	switch {
+	case r.expiresAt != 0 && now >= r.expiresAt:
+		p.retireLent(r, ReasonLifetime, true)
+		return false, nil
+	case p.cfg.maxIdleTime > 0 && now-r.idleSince >= int64(p.cfg.maxIdleTime):
+		p.retireLent(r, ReasonIdle, true)
+		return false, nil
+	case validate && p.validateFn != nil && now-r.idleSince >= int64(p.cfg.validateAfter):
+		vctx, cancel := context.WithTimeout(ctx, p.cfg.validateTimeout)
+		err := p.validateFn(vctx, r.value)
+		cancel()
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				p.put(r, 0, false) // the caller gave up: the check proved nothing
+				return false, cerr
+			}
+			p.retireLent(r, ReasonValidation, true)
+			return false, nil
+		}
+		r.idleSince = now
+	}
+	p.stampLent(r, now)
+	p.acquiredHook()
+	return true, nil
+}
+
+func (p *Pool[T]) acquiredHook() {
+	if p.hook != nil {
+		p.hook(Event{Kind: EventAcquired})
+	}
+}
+
+// wait blocks the queued waiter w, with mu held, until a resource or an error is handed over or ctx ends.
+func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) {
+	p.fillLocked(ctx)
+	p.mu.Unlock()
+	start := p.clk.Now()
+	select {
+	case r := <-w.ch:
+		err := w.err
+		w.err = nil
+		p.waiters.Put(w)
+		if err != nil {
+			return nil, err
+		}
+		now := p.clk.Now()
+		p.stampLent(r, now)
+		p.recordWait(now - start)
+		if p.hook != nil {
+			p.hook(Event{Kind: EventAcquired, Duration: time.Duration(now - start)})
+		}
+		return r, nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	if w.queued {
+		p.queue.remove(w)
+		p.gaveUpLocked(ctx)
+		p.mu.Unlock()
+	} else {
+		// Served while giving up: take what was handed over and pass it on.
+		p.gaveUpLocked(ctx)
+		r := <-w.ch
+		if r != nil {
+			p.counts.Acquires--
+		}
+		p.mu.Unlock()
+		if r != nil {
+			p.put(r, 0, false)
+		}
+		w.err = nil
+	}
+	p.waiters.Put(w)
+	err := ctx.Err()
+	if p.hook != nil {
+		kind := EventCanceled
+		if errors.Is(err, context.DeadlineExceeded) {
+			kind = EventTimedOut
+		}
+		p.hook(Event{Kind: kind, Duration: time.Duration(p.clk.Now() - start)})
+	}
+	return nil, err
+}
+
+func (p *Pool[T]) gaveUpLocked(ctx context.Context) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		p.counts.TimedOut++
+	} else {
+		p.counts.Canceled++
+	}
+}
+
+// recordWait records a wait that ended with a resource.
+func (p *Pool[T]) recordWait(wait int64) {
+	p.mu.Lock()
+	p.counts.Waits++
+	p.counts.WaitTime += time.Duration(wait)
+	p.mu.Unlock()
+}
+
+// stampLent records when and where r was lent, for leak detection.
+func (p *Pool[T]) stampLent(r *Resource[T], now int64) {
+	if p.cfg.leakThreshold <= 0 {
+		return
+	}
+	if p.cfg.leakStacks {
+		pcs := make([]uintptr, 32)
+		pcs = pcs[:runtime.Callers(4, pcs)]
+		r.stack.Store(&pcs)
+	}
+	r.acquiredAt.Store(max(now, 1)) // 0 means not lent
+}
+
+// TryAcquire lends an idle resource without blocking and without creating one on the caller's goroutine. When
+// none is idle it returns ErrExhausted and, if the pool is below its maximum size, starts creating one in the
+// background for a later call. It does not run the WithValidate check, which could block.
+func (p *Pool[T]) TryAcquire() (*Resource[T], error) {
+	if p.gate.Load() == 0 {
+		if r := p.slot.Load(); r != nil && p.slot.CompareAndSwap(r, nil) {
+			return p.lendParked(context.Background(), r, false)
+		}
+	}
+	return p.acquire(context.Background(), false)
+}
+
+func (p *Pool[T]) totalLocked() int { return len(p.idle) + p.lent + p.creating + p.destroying }
+
+// Stats returns a snapshot of the pool's gauges and counters. It takes the lock only to copy a few words.
+func (p *Pool[T]) Stats() Stats {
+	p.mu.Lock()
+	s := p.counts
+	s.MaxSize = p.maxSize
+	s.Idle, s.InUse, s.Creating, s.Waiting = len(p.idle), p.lent, p.creating, p.queue.n
+	s.Total = p.totalLocked()
+	if p.slot.Load() != nil {
+		s.Idle++
+		s.InUse--
+	}
+	p.mu.Unlock()
+	s.Acquires += p.fastLent.Load()
+	return s
+}
+
+// SetMaxSize changes the maximum size. Shrinking destroys idle resources beyond it at once and resources in
+// use when they are released; growing serves waiters at once. It panics if n < 1.
+func (p *Pool[T]) SetMaxSize(n int) {
+	if n < 1 {
+		panic(fmt.Sprintf("pool: SetMaxSize: size must be >= 1, got %d", n))
+	}
+	p.mu.Lock()
+	p.maxSize = n
+	p.unparkLocked()
+	var dead []*Resource[T]
+	for len(p.idle) > 0 && p.totalLocked()-p.destroying > n {
+		r := p.idle[0]
+		p.idle = append(p.idle[:0], p.idle[1:]...)
+		p.retireLocked(r, ReasonResize)
+		dead = append(dead, r)
+	}
+	p.syncOverLocked()
+	p.fillLocked(p.base)
+	p.mu.Unlock()
+	p.destroyAll(dead, ReasonResize)
+}
+
+// Reset destroys every idle resource and retires every resource in use when it is released, as after a
+// failover of the backend. WithMinIdle resources are created again.
+func (p *Pool[T]) Reset() {
+	p.mu.Lock()
+	p.gen++
+	p.genNow.Store(p.gen)
+	p.unparkLocked()
+	dead := p.idle
+	p.idle = nil
+	for _, r := range dead {
+		p.retireLocked(r, ReasonReset)
+	}
+	p.fillLocked(p.base)
+	p.mu.Unlock()
+	p.destroyAll(dead, ReasonReset)
+}
+
+// Close stops lending: waiters and later calls get ErrClosed. It destroys idle resources, cancels creations
+// under way, then waits until every lent resource is released or destroyed and every background goroutine has
+// returned, or ctx ends, in which case it returns ctx.Err() and resources still lent are destroyed when they are
+// released. Calling Close again waits again.
+func (p *Pool[T]) Close(ctx context.Context) error {
+	p.mu.Lock()
+	var dead []*Resource[T]
+	if !p.closed {
+		p.closed = true
+		p.gate.Or(gateClosed)
+		p.unparkLocked()
+		for w := p.queue.pop(); w != nil; w = p.queue.pop() {
+			w.err = ErrClosed
+			w.ch <- nil
+		}
+		dead = p.idle
+		p.idle = nil
+		for _, r := range dead {
+			p.retireLocked(r, ReasonClosed)
+		}
+		close(p.stop)
+		p.cancel()
+	}
+	p.mu.Unlock()
+	for _, r := range dead {
+		p.finishDestroy(r, ReasonClosed)
+	}
+	p.maintWG.Wait()
+	p.mu.Lock()
+	p.checkDrainedLocked()
+	p.mu.Unlock()
+	select {
+	case <-p.drained:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.wg.Wait()
+	return nil
+}
+
+const (
+	gateClosed = 1 << 40
+	gateOver   = 1 << 41
+)
+
+// unparkLocked moves the parked resource, if any, to the idle stack.
+func (p *Pool[T]) unparkLocked() {
+	if r := p.slot.Swap(nil); r != nil {
+		r.state = stateIdle
+		p.lent--
+		p.idle = append(p.idle, r)
+	}
+}
+
+// syncOverLocked turns parking off while the pool holds more than its maximum size, so releases go through
+// put, which destroys the surplus.
+func (p *Pool[T]) syncOverLocked() {
+	over := p.totalLocked()-p.destroying > p.maxSize
+	if over != (p.gate.Load()&gateOver != 0) {
+		if over {
+			p.gate.Or(gateOver)
+		} else {
+			p.gate.And(^gateOver)
+		}
+	}
+}
+
+func (p *Pool[T]) checkDrainedLocked() {
+	if p.closed && !p.drainedDone && p.totalLocked() == 0 {
+		p.drainedDone = true
+		close(p.drained)
+	}
+}

@@ -1,0 +1,243 @@
+package pool
+
+import (
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	stateIdle uint8 = iota
+	stateLent
+	stateGone
+)
+
+// Resource is one resource of a [Pool], lent to one holder between Acquire and Release or Destroy. Its methods
+// are for that holder; Value may be called from several goroutines. The zero value is not usable.
+type Resource[T any] struct {
+	p         *Pool[T]
+	value     T
+	createdAt int64 // pool clock nanoseconds
+	expiresAt int64 // 0: never; jitter fixed at creation
+	idleSince int64 // last release, or creation; guarded by p.mu while idle
+	checkedAt int64 // last keepalive check
+	gen       uint64
+	index     int   // in p.all
+	state     uint8 // guarded by p.mu while in the pool, owned by the holder while lent
+
+	// With leak detection, written by the holder and read by the maintainer.
+	acquiredAt atomic.Int64              // 0 while not lent
+	stack      atomic.Pointer[[]uintptr] // of the Acquire, with stacks on
+	reported   int64                     // the acquiredAt already reported as a leak; maintainer only
+}
+
+// Value returns the resource.
+func (r *Resource[T]) Value() T { return r.value }
+
+// CreatedAt returns when the resource was created, on the pool's clock.
+func (r *Resource[T]) CreatedAt() time.Time { return r.p.clk.At(r.createdAt) }
+
+// IdleSince returns when the resource was last released, or created if it never was.
+func (r *Resource[T]) IdleSince() time.Time { return r.p.clk.At(r.idleSince) }
+
+// Release returns the resource to the pool: to the longest waiting Acquire, or to the idle set. A resource past
+// its lifetime, or released after Close or Reset, is destroyed instead. Releasing a resource that is not lent
+// (a second Release, or Release after Destroy) panics; the pool cannot detect a second Release once the resource
+// has been lent again.
+func (r *Resource[T]) Release() {
+	p := r.p
+	if now := p.clk.Now(); !p.park(r, now) {
+		p.put(r, now, true)
+	}
+	if p.hook != nil {
+		p.hook(Event{Kind: EventReleased})
+	}
+}
+
+// ReleaseUnused returns the resource like Release but keeps its idle time running, for a resource that was
+// acquired and not used, so idle timeouts and validation thresholds still apply.
+func (r *Resource[T]) ReleaseUnused() {
+	p := r.p
+	var now int64
+	if r.expiresAt != 0 {
+		now = p.clk.Now()
+	}
+	p.put(r, now, false)
+	if p.hook != nil {
+		p.hook(Event{Kind: EventReleased})
+	}
+}
+
+// Destroy tells the pool the resource is broken: it is destroyed with the WithDestroy func on another goroutine,
+// and the pool creates a replacement when one is needed. Destroying a resource that is not lent panics.
+func (r *Resource[T]) Destroy() { r.p.retireLent(r, ReasonBroken, false) }
+
+// park is the fast path of Release: it leaves r in the slot without taking the lock, when no waiter, Close,
+// Reset or resize needs the slow path, and reports whether it did. A resource it displaces from the slot goes
+// to the top of the idle stack, so reuse stays last in, first out.
+func (p *Pool[T]) park(r *Resource[T], now int64) bool {
+	if r.state != stateLent {
+		panic(notLent)
+	}
+	if p.gate.Load() != 0 || r.gen != p.genNow.Load() || (r.expiresAt != 0 && now >= r.expiresAt) {
+		return false
+	}
+	if p.cfg.leakThreshold > 0 {
+		r.acquiredAt.Store(0)
+	}
+	r.idleSince, r.state = now, stateIdle
+	if old := p.slot.Swap(r); old != nil {
+		old.state = stateLent
+		p.put(old, now, false)
+	}
+	if p.gate.Load() == 0 && r.gen == p.genNow.Load() {
+		return true
+	}
+	// A waiter, Close, Reset or resize came meanwhile: take r back for the slow path, unless it is lent already.
+	if p.slot.CompareAndSwap(r, nil) {
+		r.state = stateLent
+		return false
+	}
+	return true
+}
+
+const notLent = "pool: Release or Destroy of a resource that is not acquired (released twice, or after Destroy)"
+
+// put returns a lent resource to the first waiter or the idle stack, or destroys it. now is the release time,
+// used for the idle stamp when stamp is set and for the lifetime check.
+func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
+	if p.cfg.leakThreshold > 0 {
+		r.acquiredAt.Store(0)
+	}
+	p.mu.Lock()
+	if r.state != stateLent {
+		p.mu.Unlock()
+		panic(notLent)
+	}
+	reason := numReasons
+	switch {
+	case p.closed:
+		reason = ReasonClosed
+	case r.gen != p.gen:
+		reason = ReasonReset
+	case r.expiresAt != 0 && now >= r.expiresAt:
+		reason = ReasonLifetime
+	case p.totalLocked()-p.destroying > p.maxSize:
+		reason = ReasonResize
+	}
+	if reason != numReasons {
+		p.lent--
+		p.retireLocked(r, reason)
+		p.mu.Unlock()
+		p.destroyAsync(r, reason)
+		return
+	}
+	if stamp {
+		r.idleSince = now
+	}
+	if w := p.queue.pop(); w != nil {
+		p.handOffLocked(r, w)
+		p.mu.Unlock()
+		return
+	}
+	p.lent--
+	r.state = stateIdle
+	p.idle = append(p.idle, r)
+	p.mu.Unlock()
+}
+
+// handOffLocked lends r to the waiter w, just taken from the queue.
+func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T]) {
+	r.state = stateLent
+	p.counts.Acquires++
+	w.ch <- r // buffered: never blocks
+}
+
+// retireLent destroys a lent resource. undo takes back the acquisition counted when it was lent, for a resource
+// that failed its checks before its borrower saw it.
+func (p *Pool[T]) retireLent(r *Resource[T], reason DestroyReason, undo bool) {
+	if p.cfg.leakThreshold > 0 {
+		r.acquiredAt.Store(0)
+	}
+	p.mu.Lock()
+	if r.state != stateLent {
+		p.mu.Unlock()
+		panic(notLent)
+	}
+	p.lent--
+	if undo {
+		p.counts.Acquires--
+	}
+	p.retireLocked(r, reason)
+	p.mu.Unlock()
+	p.destroyAsync(r, reason)
+}
+
+// retireLocked takes r out of the pool's books, keeping its slot counted as destroying until its WithDestroy
+// func returns, so the pool never has more than its maximum size alive.
+func (p *Pool[T]) retireLocked(r *Resource[T], reason DestroyReason) {
+	last := len(p.all) - 1
+	p.all[r.index] = p.all[last]
+	p.all[r.index].index = r.index
+	p.all[last] = nil
+	p.all = p.all[:last]
+	r.state = stateGone
+	p.destroying++
+	p.counts.Destroyed[reason]++
+	if p.gate.Load()&gateOver != 0 {
+		p.syncOverLocked()
+	}
+}
+
+func (p *Pool[T]) destroyAsync(r *Resource[T], reason DestroyReason) {
+	if p.destroyFn == nil {
+		p.finishDestroy(r, reason)
+		return
+	}
+	p.wg.Go(func() { p.finishDestroy(r, reason) })
+}
+
+func (p *Pool[T]) destroyAll(rs []*Resource[T], reason DestroyReason) {
+	for _, r := range rs {
+		p.destroyAsync(r, reason)
+	}
+}
+
+// finishDestroy runs the WithDestroy func, then frees the slot for a creation.
+func (p *Pool[T]) finishDestroy(r *Resource[T], reason DestroyReason) {
+	if p.destroyFn != nil {
+		p.destroyFn(r.value)
+	}
+	p.mu.Lock()
+	p.destroying--
+	p.fillLocked(p.base)
+	p.checkDrainedLocked()
+	p.mu.Unlock()
+	if p.hook != nil {
+		p.hook(Event{Kind: EventDestroyed, Reason: reason})
+	}
+}
+
+// stackString formats the acquire stack of a resource.
+func (r *Resource[T]) stackString() string {
+	pcs := r.stack.Load()
+	if pcs == nil {
+		return ""
+	}
+	var b strings.Builder
+	frames := runtime.CallersFrames(*pcs)
+	for {
+		f, more := frames.Next()
+		b.WriteString(f.Function)
+		b.WriteString("\n\t")
+		b.WriteString(f.File)
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(f.Line))
+		b.WriteByte('\n')
+		if !more {
+			return b.String()
+		}
+	}
+}
