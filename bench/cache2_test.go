@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+
+	golanglru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/sluice-go/sluice/cache"
+	"github.com/sluice-go/sluice/cache/lru"
+)
+
+// twoLevelKeys is a Zipf(1.01) trace over n keys.
+func twoLevelKeys(n int) []int {
+	r := rand.New(rand.NewPCG(3, 4))
+	z := rand.NewZipf(r, 1.01, 1, uint64(n-1))
+	keys := make([]int, 1<<16)
+	for i := range keys {
+		keys[i] = int(z.Uint64())
+	}
+	return keys
+}
+
+// BenchmarkCacheTwoLevel measures the two-level cache's Get when the local tier hits, beside the bare local
+// tier it wraps (sluice-lru) and golang-lru, on 10k prefilled keys read in a Zipf order. The target is
+// sluice-cache within 1.15x of sluice-lru.
+func BenchmarkCacheTwoLevel(b *testing.B) {
+	const n = 10_000
+	keys := twoLevelKeys(n)
+	ctx := context.Background()
+	c, err := cache.New[int, int](cache.WithLocal(2*n, 0)) // room for every key in every shard
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	l, err := lru.New[int, int](2 * n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := golanglru.New[int, int](2 * n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k := range n {
+		c.Set(ctx, k, k)
+		l.Set(k, k)
+		g.Add(k, k)
+	}
+	impls := []struct {
+		name string
+		get  func(k int)
+	}{
+		{"sluice-cache", func(k int) { c.Get(ctx, k) }},
+		{"sluice-lru", func(k int) { l.Get(k) }},
+		{"golang-lru", func(k int) { g.Get(k) }},
+	}
+	for _, impl := range impls {
+		b.Run("local-hit/"+impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				impl.get(keys[i&(len(keys)-1)])
+				i++
+			}
+		})
+	}
+	for _, impl := range impls {
+		b.Run("local-hit-parallel/"+impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var seed atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(seed.Add(7919))
+				for pb.Next() {
+					impl.get(keys[i&(len(keys)-1)])
+					i++
+				}
+			})
+		})
+	}
+}

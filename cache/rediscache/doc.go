@@ -1,0 +1,16 @@
+// Package rediscache puts the remote tier of a [cache.Cache] on Redis, through any
+// [github.com/redis/go-redis/v9.UniversalClient] (a single node, Sentinel, or a cluster).
+//
+// [Store] is the [cache.Remote]: GET, one MGET per batch (a pipeline of GETs on a cluster, where keys span
+// slots), SET with a TTL and DEL. [Invalidator] is the [cache.Invalidator]: each cache instance subscribes to
+// one Redis channel, and every Set or Delete publishes the key there, tagged with the publishing instance's id,
+// so that every other instance drops its local copy (the publisher ignores its own message: it has already
+// updated its local tier).
+//
+// Pub/sub delivers at most once: a message published while a subscriber is disconnected is lost. So when the
+// subscription's connection breaks, the subscriber drops its whole local tier at once, and again when the
+// subscription is re-established (entries filled while it was down may have missed invalidations). Local
+// copies therefore never outlive a lost invalidation by more than the time to notice the broken connection,
+// which is immediate for a closed connection and at most the ping interval ([WithPingInterval]) for a silent
+// one whose PING fails.
+package rediscache

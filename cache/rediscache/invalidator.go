@@ -1,0 +1,174 @@
+package rediscache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sluice-go/sluice/cache"
+)
+
+// Invalidator is a [cache.Invalidator] on Redis pub/sub. It is safe for concurrent use; the zero value is not
+// usable, make one with [NewInvalidator]. One Invalidator can serve many caches: each subscription is one
+// instance with its own id and its own connection.
+type Invalidator struct {
+	client redis.UniversalClient
+	cfg    config
+}
+
+var _ cache.Invalidator = (*Invalidator)(nil)
+
+// NewInvalidator returns an Invalidator publishing and subscribing through client. It fails if client is nil
+// or an option is invalid.
+func NewInvalidator(client redis.UniversalClient, opts ...Option) (*Invalidator, error) {
+	if client == nil {
+		return nil, errors.New("rediscache: NewInvalidator: client must not be nil")
+	}
+	cfg := config{channel: DefaultChannel, ping: DefaultPingInterval, backoff: DefaultRetryBackoff}
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	switch {
+	case cfg.channel == "":
+		return nil, errors.New("rediscache: WithChannel: channel must not be empty")
+	case cfg.ping <= 0:
+		return nil, fmt.Errorf("rediscache: WithPingInterval: interval must be > 0, got %s", cfg.ping)
+	case cfg.backoff <= 0:
+		return nil, fmt.Errorf("rediscache: WithRetryBackoff: backoff must be > 0, got %s", cfg.backoff)
+	}
+	return &Invalidator{client: client, cfg: cfg}, nil
+}
+
+// Subscribe implements [cache.Invalidator]. It returns once Redis has confirmed the subscription, or once the
+// first attempt has failed (ctx done or Redis unreachable); in that case the subscription keeps retrying in
+// the background and h sees InvalidateAll when it succeeds.
+func (i *Invalidator) Subscribe(ctx context.Context, h cache.InvalidationHandler) (cache.Subscription, error) {
+	if h == nil {
+		return nil, errors.New("rediscache: Subscribe: handler must not be nil")
+	}
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, fmt.Errorf("rediscache: Subscribe: instance id: %w", err)
+	}
+	s := &subscription{
+		inv:    i,
+		id:     hex.EncodeToString(raw[:]),
+		h:      h,
+		ps:     i.client.Subscribe(ctx),
+		stop:   make(chan struct{}),
+		exited: make(chan struct{}),
+	}
+	err := s.ps.Subscribe(ctx, i.cfg.channel)
+	if err == nil {
+		err = s.confirm(ctx)
+	}
+	go s.run(err == nil)
+	return s, nil
+}
+
+// subscription is one instance's pub/sub connection and the goroutine reading it.
+type subscription struct {
+	inv       *Invalidator
+	id        string
+	h         cache.InvalidationHandler
+	ps        *redis.PubSub
+	stop      chan struct{} // closed by Close
+	exited    chan struct{} // closed when run returns
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// confirm waits for Redis to confirm the subscription, at most one ping interval.
+func (s *subscription) confirm(ctx context.Context) error {
+	for {
+		msg, err := s.ps.ReceiveTimeout(ctx, s.inv.cfg.ping)
+		if err != nil {
+			return err
+		}
+		if sub, ok := msg.(*redis.Subscription); ok && sub.Kind == "subscribe" {
+			return nil
+		}
+	}
+}
+
+// run reads the subscription until Close. healthy is whether the subscription is confirmed: while it is not,
+// invalidations may be lost, so the handler drops everything when it stops being so, and again once it is.
+func (s *subscription) run(healthy bool) {
+	defer close(s.exited)
+	ctx := context.Background()
+	if !healthy {
+		s.h.InvalidateAll()
+	}
+	pinged := false
+	for {
+		msg, err := s.ps.ReceiveTimeout(ctx, s.inv.cfg.ping)
+		if s.stopped() {
+			return
+		}
+		if err != nil {
+			var nerr interface{ Timeout() bool }
+			if healthy && !pinged && errors.As(err, &nerr) && nerr.Timeout() {
+				// Silent for a while: make the connection prove itself.
+				if s.ps.Ping(ctx) == nil {
+					pinged = true
+					continue
+				}
+			}
+			pinged = false
+			if healthy {
+				healthy = false
+				s.h.InvalidateAll()
+			}
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(s.inv.cfg.backoff):
+			}
+			continue
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *redis.Message:
+			id, key, ok := strings.Cut(m.Payload, " ")
+			if ok && id != s.id {
+				s.h.Invalidate(key)
+			}
+		case *redis.Subscription:
+			if m.Kind == "subscribe" && !healthy {
+				healthy = true
+				s.h.InvalidateAll()
+			}
+		}
+	}
+}
+
+func (s *subscription) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// Publish implements [cache.Subscription]: the message is the instance id and the key.
+func (s *subscription) Publish(ctx context.Context, key string) error {
+	return s.inv.client.Publish(ctx, s.inv.cfg.channel, s.id+" "+key).Err()
+}
+
+// Close implements [cache.Subscription].
+func (s *subscription) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.closeErr = s.ps.Close()
+		<-s.exited
+	})
+	return s.closeErr
+}
