@@ -1,0 +1,26 @@
+// Package outbox is a transactional outbox: the application writes its business rows and the messages that
+// announce them in one database transaction, and a [Relay] publishes the committed messages to a broker.
+//
+// Delivery is at least once; the message ID travels as the broker's de-duplication id (JetStream
+// Nats-Msg-Id, a Kafka header), so with broker-side de-duplication a message arrives effectively once, and
+// [Inbox] removes what is left on the consumer side.
+//
+// # Order
+//
+// Messages with the same Key reach the broker in the order their transactions committed, even with several
+// relays: keys hash into partitions ([Partition]), each partition is leased to one relay at a time with an
+// expiry and a fencing epoch, and a relay publishes a partition in commit order. Relays share the
+// partitions fairly, so throughput grows with relays as long as keys differ. Within a batch, the relay sends
+// at most one message per key in each [Publisher] call and sends the next message of a key only after the
+// previous one was acknowledged, so a failed message never lets a later one of its key through.
+//
+// A message that fails is retried with backoff while its key's later messages wait; after the maximum
+// attempts it moves to the dead-letter table, and its key either stays parked until the dead letter is
+// replayed or discarded ([ParkKey]) or continues ([SkipToNext]). Other keys keep flowing either way.
+//
+// # Stores and publishers
+//
+// Stores live in subpackages so that this package pulls in nothing heavy: outbox/pgstore (PostgreSQL
+// through pgx, woken by LISTEN/NOTIFY) and outbox/sqlitestore (pure-Go SQLite). Publishers: outbox/natspub
+// (NATS JetStream), outbox/kafkapub (Kafka through franz-go), and [PublisherFunc] for tests and custom brokers.
+package outbox

@@ -1,0 +1,281 @@
+package pgstore_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"go.uber.org/goleak"
+
+	"github.com/sluice-go/sluice/internal/testsvc"
+	"github.com/sluice-go/sluice/outbox"
+	"github.com/sluice-go/sluice/outbox/internal/storetest"
+	"github.com/sluice-go/sluice/outbox/pgstore"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var tableSeq atomic.Int64
+
+// uniqueTable returns a table name no other test or run uses.
+func uniqueTable() string {
+	return fmt.Sprintf("ob_%d_%d", time.Now().UnixNano()%1e9, tableSeq.Add(1))
+}
+
+func newPool(t testing.TB, appName string) *pgxpool.Pool {
+	t.Helper()
+	dsn := testsvc.Postgres(t)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 8
+	if appName != "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = appName
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func newStore(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) *pgstore.Store {
+	t.Helper()
+	table := uniqueTable()
+	s, err := pgstore.New(pool, append([]pgstore.Option{pgstore.WithTable(table)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, err := pool.Exec(context.Background(), fmt.Sprintf("DROP TABLE IF EXISTS %[1]s, %[1]s_dead, %[1]s_leases, %[1]s_relays;"+
+			" DROP FUNCTION IF EXISTS %[1]s_notify()", table))
+		if err != nil {
+			t.Errorf("dropping %s: %v", table, err)
+		}
+	})
+	return s
+}
+
+func enqueue(ctx context.Context, store outbox.Store, msgs []outbox.Message, commit bool) error {
+	s := store.(*pgstore.Store)
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.Enqueue(ctx, tx, msgs...); err != nil {
+		tx.Rollback(ctx)
+		return err
+	}
+	if !commit {
+		return tx.Rollback(ctx)
+	}
+	return tx.Commit(ctx)
+}
+
+func TestSuite(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) outbox.Store {
+			return newStore(t, newPool(t, ""))
+		},
+		Enqueue: enqueue,
+	})
+}
+
+// TestCommitOrder: a transaction that got its sequence numbers first but commits last holds back the rows of
+// transactions that committed after it started, so the relay never skips it and publishes in (xid, seq) order.
+func TestCommitOrder(t *testing.T) {
+	pool := newPool(t, "")
+	s := newStore(t, pool)
+	ctx := context.Background()
+	leases, err := s.Lease(ctx, "r1", time.Now(), time.Minute)
+	if err != nil || len(leases) != 16 {
+		t.Fatalf("Lease = %v, %v", leases, err)
+	}
+	early, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Rollback(ctx)
+	if err := s.Enqueue(ctx, early, outbox.Message{ID: "first", Topic: "t", Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := enqueue(ctx, s, []outbox.Message{{ID: "second", Topic: "t", Key: "k"}, {ID: "other", Topic: "t", Key: "j"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	claimIDs := func() string {
+		recs, err := s.Claim(ctx, leases, time.Now(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range recs {
+			ids = append(ids, r.ID)
+		}
+		return strings.Join(ids, ",")
+	}
+	if got := claimIDs(); got != "" {
+		t.Fatalf("claimed %q while an earlier transaction is open, want nothing", got)
+	}
+	if err := early.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimIDs(); got != "first,second,other" {
+		t.Fatalf("claimed %q, want first,second,other", got)
+	}
+}
+
+// TestWakeOnCommit: with polling effectively off, a committed message still arrives, woken by NOTIFY.
+func TestWakeOnCommit(t *testing.T) {
+	pool := newPool(t, "")
+	s := newStore(t, pool)
+	b := storetest.NewBroker()
+	var stats atomic.Int64
+	stop := storetest.RunRelays(t, s, b.Publisher(), 1, outbox.WithPollInterval(time.Hour),
+		outbox.WithHook(func(ev outbox.Event) {
+			if ev.Kind == outbox.EventStats {
+				stats.Add(1)
+			}
+		}))
+	defer stop()
+	for stats.Load() == 0 {
+		time.Sleep(time.Millisecond) // the first round (lease, stats) is done; the relay now waits
+	}
+	// No wait for LISTEN: a commit before it is covered by the wake-up the listener sends once listening.
+	msgs := storetest.Messages(t.Name(), 3, 2)
+	if err := enqueue(context.Background(), s, msgs, true); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitFor(t, 3, 5*time.Second)
+}
+
+// TestConnectionDropped: every connection of the relay's pool is terminated several times mid-run; the relay
+// reconnects and delivers everything in order.
+func TestConnectionDropped(t *testing.T) {
+	app := uniqueTable()
+	relayPool := newPool(t, app)
+	admin := newPool(t, "")
+	s := newStore(t, relayPool)
+	b := storetest.NewBroker()
+	msgs := storetest.Messages(t.Name(), 2000, 11)
+	for i := 0; i < len(msgs); i += 100 {
+		if err := enqueue(context.Background(), s, msgs[i:i+100], true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var errs atomic.Int64
+	storetest.RunRelays(t, s, b.Publisher(), 2, outbox.WithBatchSize(50), outbox.WithPollInterval(20*time.Millisecond),
+		outbox.WithLeaseTTL(time.Second), outbox.WithHook(func(ev outbox.Event) {
+			if ev.Kind == outbox.EventError {
+				errs.Add(1)
+			}
+		}))
+	for range 5 {
+		if _, err := admin.Exec(context.Background(),
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", app); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond) // spread the drops over the run
+	}
+	b.WaitFor(t, len(msgs), 60*time.Second)
+	got, _ := b.Accepted()
+	storetest.CheckOrder(t, got, msgs)
+	t.Logf("store errors seen and recovered from: %d", errs.Load())
+}
+
+func TestEnqueueSQLAndInboxes(t *testing.T) {
+	pool := newPool(t, "")
+	s := newStore(t, pool)
+	ctx := context.Background()
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []outbox.Message{{Topic: "t", Key: "a", Payload: []byte("x"), Headers: map[string]string{"h": "v"}}, {Topic: "t"}}
+	if err := s.EnqueueSQL(ctx, tx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	leases, _ := s.Lease(ctx, "r", time.Now(), time.Minute)
+	recs, err := s.Claim(ctx, leases, time.Now(), 10)
+	if err != nil || len(recs) != 2 || recs[0].Headers["h"] != "v" || string(recs[0].Payload) != "x" || recs[0].ID == "" {
+		t.Fatalf("Claim = %+v, %v", recs, err)
+	}
+
+	table := uniqueTable() + "_inbox"
+	t.Cleanup(func() { pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) })
+	in, err := pgstore.NewInbox(table, "billing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	handle := func(context.Context) error { calls++; return nil }
+	for i, want := range []error{nil, outbox.ErrDuplicate} {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return in.Process(ctx, tx, "m1", handle) })
+		if !errors.Is(err, want) {
+			t.Fatalf("Process #%d = %v, want %v", i, err, want)
+		}
+	}
+	// A failed handler rolls the record back, so the message is processed again.
+	boom := errors.New("boom")
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return in.Process(ctx, tx, "m2", func(context.Context) error { return boom })
+	}); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return in.Process(ctx, tx, "m2", handle) }); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Fatalf("handler ran %d times, want 2", calls)
+	}
+	// The database/sql inbox shares the table layout and sees the same records.
+	sqlIn, err := outbox.NewInbox(outbox.Postgres, table, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stx, _ := db.BeginTx(ctx, nil)
+	if err := sqlIn.Process(ctx, stx, "m1", func(context.Context) error { return nil }); !errors.Is(err, outbox.ErrDuplicate) {
+		t.Fatalf("sql inbox Process = %v, want ErrDuplicate", err)
+	}
+	stx.Rollback()
+	if n, err := in.Cleanup(ctx, pool, -time.Hour, 1); n != 2 || err != nil {
+		t.Fatalf("Cleanup = %d, %v; want 2", n, err)
+	}
+	var _ *sql.DB = db
+}
+
+func TestNewValidates(t *testing.T) {
+	pool := newPool(t, "")
+	for _, tc := range []struct {
+		opt  pgstore.Option
+		want string
+	}{
+		{pgstore.WithTable(`x"; DROP TABLE y; --`), `pgstore: WithTable: name must be an identifier of at most 50 bytes, got "x\"; DROP TABLE y; --"`},
+		{pgstore.WithTable(strings.Repeat("a", 51)), `pgstore: WithTable: name must be an identifier of at most 50 bytes, got "` + strings.Repeat("a", 51) + `"`},
+		{pgstore.WithPartitions(5000), "pgstore: WithPartitions: partitions must be in [1, 4096], got 5000"},
+	} {
+		if _, err := pgstore.New(pool, tc.opt); err == nil || err.Error() != tc.want {
+			t.Errorf("New: %v, want %q", err, tc.want)
+		}
+	}
+}

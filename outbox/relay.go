@@ -1,0 +1,361 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sluice-go/sluice/internal/clock"
+)
+
+// EventKind tells what an [Event] reports.
+type EventKind int
+
+const (
+	EventPublished    EventKind = iota // Count messages were acknowledged by the broker and completed
+	EventFailed                        // a publish attempt of Message failed with Err
+	EventRetried                       // Message will be tried again after Delay
+	EventDeadLettered                  // Message was moved to the dead-letter table
+	EventBatch                         // a batch of Count messages took Latency from claim to completion
+	EventStats                         // the backlog: Pending, OldestAge, DeadLetters
+	EventError                         // a store or lease operation failed with Err; the relay backs off and retries
+	EventPurged                        // Count published messages were deleted by retention
+)
+
+// Event is what a relay reports to the hooks of [WithHook]. Only the fields named by Kind are set.
+type Event struct {
+	Kind        EventKind
+	Count       int
+	Latency     time.Duration
+	Delay       time.Duration
+	Message     *Message
+	Err         error
+	Pending     int64
+	OldestAge   time.Duration
+	DeadLetters int64
+	Partitions  int // partitions held by this relay, with EventStats
+}
+
+// Relay publishes the messages of a [Store] through a [Publisher].
+//
+// Several relays may run on the same store, in one process or many: each leases a fair share of the store's
+// partitions, and a partition is published by one relay at a time, in commit order, so per-key order holds
+// while throughput grows with relays as long as keys differ. Create one with [NewRelay]; the zero value is not
+// usable. Run may be called once at a time; the other methods are safe for concurrent use.
+type Relay struct {
+	store   Store
+	pub     Publisher
+	cfg     config
+	clk     clock.Nanos
+	running atomic.Bool
+}
+
+// ErrRunning is returned by [Relay.Run] when the relay is already running.
+var ErrRunning = errors.New("outbox: relay already running")
+
+// NewRelay returns a relay publishing store's messages through pub.
+func NewRelay(store Store, pub Publisher, opts ...Option) (*Relay, error) {
+	if store == nil {
+		return nil, errors.New("outbox: NewRelay: store must not be nil")
+	}
+	if pub == nil {
+		return nil, errors.New("outbox: NewRelay: publisher must not be nil")
+	}
+	cfg := defaults()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Relay{store: store, pub: pub, cfg: cfg, clk: clock.New(cfg.now)}, nil
+}
+
+// Run publishes until ctx ends, then finishes the batch in flight, releases its partitions and returns nil.
+// Errors of the store or broker do not stop it: they are reported ([EventError], the logger) and retried
+// with backoff. It returns [ErrRunning] when the relay is already running.
+func (r *Relay) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer r.running.Store(false)
+	owner := NewID()
+	log := r.cfg.logger.With(zap.String("relay", owner))
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wctx, stopWaker := context.WithCancel(ctx)
+	defer func() { stopWaker(); wg.Wait() }()
+	if w, ok := r.store.(Waker); ok && r.cfg.wakeup {
+		wg.Go(func() { r.runWaker(wctx, w, wake, log) })
+	}
+	// In-flight work runs on a context that keeps ctx's values but outlives its cancellation.
+	work := context.WithoutCancel(ctx)
+	s := &runState{owner: owner, log: log, wake: wake}
+	for ctx.Err() == nil {
+		r.step(ctx, work, s)
+	}
+	if len(s.leases) > 0 {
+		rctx, cancel := context.WithTimeout(work, r.cfg.leaseTTL)
+		if err := r.store.Release(rctx, owner); err != nil {
+			log.Warn("outbox: releasing partitions", zap.Error(err))
+		}
+		cancel()
+	}
+	log.Debug("outbox: relay stopped")
+	return nil
+}
+
+type runState struct {
+	owner    string
+	log      *zap.Logger
+	wake     chan struct{}
+	leases   []Lease
+	renewAt  time.Time
+	statsAt  time.Time
+	purgeAt  time.Time
+	failures int // consecutive store failures, for backoff
+}
+
+// step does one round: renew leases when due, report and purge when due, publish one batch or wait.
+func (r *Relay) step(ctx, work context.Context, s *runState) {
+	now := r.clk.Time()
+	if !now.Before(s.renewAt) {
+		leases, err := r.store.Lease(work, s.owner, now, r.cfg.leaseTTL)
+		if err != nil {
+			s.leases = nil
+			r.storeError(ctx, s, "leasing partitions", err)
+			return
+		}
+		if len(leases) != len(s.leases) {
+			s.log.Debug("outbox: partitions", zap.Int("held", len(leases)))
+		}
+		s.leases = leases
+		s.renewAt = now.Add(r.cfg.leaseTTL / 3)
+	}
+	if !now.Before(s.statsAt) {
+		s.statsAt = now.Add(r.cfg.statsInterval)
+		r.reportStats(work, s, now)
+	}
+	if r.cfg.retention > 0 && !now.Before(s.purgeAt) {
+		s.purgeAt = now.Add(max(r.cfg.pollInterval, r.cfg.retention/10))
+		r.purge(work, s, now)
+	}
+	if len(s.leases) == 0 {
+		r.wait(ctx, s.wake, min(r.cfg.pollInterval, r.cfg.leaseTTL/3))
+		return
+	}
+	n, err := r.batch(work, s, now)
+	if err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			s.renewAt = time.Time{}
+		}
+		r.storeError(ctx, s, "publishing a batch", err)
+		return
+	}
+	s.failures = 0
+	if n < r.cfg.batchSize {
+		r.wait(ctx, s.wake, min(r.cfg.pollInterval, s.renewAt.Sub(now)+time.Millisecond))
+	}
+}
+
+func (r *Relay) storeError(ctx context.Context, s *runState, what string, err error) {
+	s.failures++
+	s.log.Warn("outbox: "+what, zap.Error(err), zap.Int("consecutive", s.failures))
+	r.emit(Event{Kind: EventError, Err: err})
+	d := r.backoff(s.failures)
+	d = min(d, r.cfg.pollInterval)
+	r.wait(ctx, nil, d)
+}
+
+// batch claims and publishes one batch, returning how many messages it claimed.
+func (r *Relay) batch(ctx context.Context, s *runState, now time.Time) (int, error) {
+	start := r.clk.Now()
+	recs, err := r.store.Claim(ctx, s.leases, now, r.cfg.batchSize)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	done, err := r.publish(ctx, s, recs)
+	if len(done) > 0 {
+		end := r.clk.Time()
+		if cerr := r.store.Complete(ctx, s.owner, s.leases, done, end, r.cfg.retention > 0); cerr != nil {
+			return len(recs), fmt.Errorf("completing %d messages: %w", len(done), cerr)
+		}
+		r.emit(Event{Kind: EventPublished, Count: len(done)})
+	}
+	r.emit(Event{Kind: EventBatch, Count: len(recs), Latency: time.Duration(r.clk.Now() - start)})
+	return len(recs), err
+}
+
+// publish sends recs in waves holding at most one message per key, so a failure never lets a later message
+// of its key through. It returns the records acknowledged, in claim order.
+func (r *Relay) publish(ctx context.Context, s *runState, recs []Record) ([]Record, error) {
+	done := make([]Record, 0, len(recs))
+	blocked := map[string]bool{}
+	inWave := map[string]bool{}
+	pending := recs
+	var wave []Record
+	var msgs []Message
+	var rest []Record
+	var firstErr error
+	for len(pending) > 0 {
+		wave, rest, msgs = wave[:0], rest[:0], msgs[:0]
+		clear(inWave)
+		for _, rec := range pending {
+			switch {
+			case rec.Key != "" && blocked[rec.Key]:
+				// Stays pending: its key waits behind a failed message.
+			case rec.Key != "" && inWave[rec.Key]:
+				rest = append(rest, rec)
+			default:
+				if rec.Key != "" {
+					inWave[rec.Key] = true
+				}
+				wave = append(wave, rec)
+				msgs = append(msgs, rec.Message)
+			}
+		}
+		errs := r.pub.Publish(ctx, msgs)
+		for i, rec := range wave {
+			if errs == nil || errs[i] == nil {
+				done = append(done, rec)
+				continue
+			}
+			cont, err := r.fail(ctx, s, rec, errs[i])
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if !cont && rec.Key != "" {
+				blocked[rec.Key] = true
+			}
+		}
+		pending, rest = rest, pending[:0]
+	}
+	return done, firstErr
+}
+
+// fail handles a failed attempt of rec: retry later or dead-letter. It reports whether the key's later
+// messages may still go out in this batch.
+func (r *Relay) fail(ctx context.Context, s *runState, rec Record, perr error) (bool, error) {
+	m := rec.Message
+	r.emit(Event{Kind: EventFailed, Message: &m, Err: perr})
+	attempts := rec.Attempts + 1
+	now := r.clk.Time()
+	if attempts >= r.cfg.maxAttempts {
+		park := r.cfg.policy == ParkKey
+		if err := r.store.DeadLetter(ctx, s.owner, s.leases, rec, perr.Error(), now, park); err != nil {
+			return false, fmt.Errorf("dead-lettering %s: %w", rec.ID, err)
+		}
+		s.log.Warn("outbox: dead-lettered", zap.String("id", rec.ID), zap.String("topic", rec.Topic),
+			zap.String("key", rec.Key), zap.Int("attempts", attempts), zap.Error(perr))
+		r.emit(Event{Kind: EventDeadLettered, Message: &m, Err: perr})
+		return !park, nil
+	}
+	d := r.backoff(attempts)
+	if err := r.store.Retry(ctx, s.owner, s.leases, rec, perr.Error(), now.Add(d)); err != nil {
+		return false, fmt.Errorf("scheduling retry of %s: %w", rec.ID, err)
+	}
+	s.log.Debug("outbox: publish failed, will retry", zap.String("id", rec.ID), zap.Int("attempt", attempts),
+		zap.Duration("delay", d), zap.Error(perr))
+	r.emit(Event{Kind: EventRetried, Message: &m, Err: perr, Delay: d})
+	return false, nil
+}
+
+// backoff returns the delay after the n-th consecutive failure: min doubled per failure up to max, drawn from
+// the upper half so that relays and keys spread out.
+func (r *Relay) backoff(n int) time.Duration {
+	d := r.cfg.backoffMin
+	for i := 1; i < n && d < r.cfg.backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.cfg.backoffMax)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+func (r *Relay) reportStats(ctx context.Context, s *runState, now time.Time) {
+	if len(r.cfg.hooks) == 0 {
+		return
+	}
+	st, err := r.store.Stats(ctx)
+	if err != nil {
+		r.emit(Event{Kind: EventError, Err: fmt.Errorf("reading stats: %w", err)})
+		return
+	}
+	ev := Event{Kind: EventStats, Pending: st.Pending, DeadLetters: st.DeadLetters, Partitions: len(s.leases)}
+	if !st.OldestAt.IsZero() {
+		ev.OldestAge = max(0, now.Sub(st.OldestAt))
+	}
+	r.emit(ev)
+}
+
+// purge deletes published messages older than the retention, a bounded batch per statement, and at most a
+// few batches per round so that publishing is never held up for long.
+func (r *Relay) purge(ctx context.Context, s *runState, now time.Time) {
+	before := now.Add(-r.cfg.retention)
+	total := 0
+	for range 10 {
+		n, err := r.store.Purge(ctx, before, r.cfg.purgeBatch)
+		total += n
+		if err != nil {
+			s.log.Warn("outbox: purging published messages", zap.Error(err))
+			r.emit(Event{Kind: EventError, Err: fmt.Errorf("purging: %w", err)})
+			break
+		}
+		if n < r.cfg.purgeBatch {
+			break
+		}
+	}
+	if total > 0 {
+		r.emit(Event{Kind: EventPurged, Count: total})
+	}
+}
+
+func (r *Relay) runWaker(ctx context.Context, w Waker, wake chan<- struct{}, log *zap.Logger) {
+	for n := 1; ctx.Err() == nil; n++ {
+		err := w.Wake(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("outbox: wake-up listener failed; polling meanwhile", zap.Error(err))
+		r.emit(Event{Kind: EventError, Err: fmt.Errorf("wake-up listener: %w", err)})
+		r.wait(ctx, nil, r.backoff(n))
+	}
+}
+
+func (r *Relay) wait(ctx context.Context, wake <-chan struct{}, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-wake:
+	case <-t.C:
+	}
+}
+
+func (r *Relay) emit(ev Event) {
+	for _, h := range r.cfg.hooks {
+		h(ev)
+	}
+}
+
+// RetryHorizon is the longest time over which the relay may send a message again after a first attempt:
+// every retry at its longest backoff, plus a lease expiry after a crash. A broker's de-duplication window
+// (JetStream's Duplicates) should be at least this long.
+func (r *Relay) RetryHorizon() time.Duration {
+	var h time.Duration
+	d := r.cfg.backoffMin
+	for i := 1; i < r.cfg.maxAttempts; i++ {
+		h += d
+		d = min(2*d, r.cfg.backoffMax)
+	}
+	return h + r.cfg.leaseTTL + r.cfg.pollInterval
+}
