@@ -47,6 +47,7 @@ type store struct {
 	postgres bool
 	enqueue  func(ctx context.Context, tx *sql.Tx, msgs ...outbox.Message) error
 	relay    outbox.Store // what the outbox relay reads
+	notify   func()       // wakes the relay after a commit (PostgreSQL's trigger does it by itself)
 	close    func()
 }
 
@@ -63,7 +64,7 @@ func openStore(ctx context.Context, dsn, dataDir string) (*store, error) {
 			pg.Close()
 			return nil, err
 		}
-		s.db, s.postgres, s.enqueue, s.relay = stdlib.OpenDBFromPool(pg), true, ob.EnqueueSQL, ob
+		s.db, s.postgres, s.enqueue, s.relay, s.notify = stdlib.OpenDBFromPool(pg), true, ob.EnqueueSQL, ob, func() {}
 		s.close = func() { s.db.Close(); pg.Close() }
 	} else {
 		db, err := sqlitestore.Open(filepath.Join(dataDir, "orders.db"))
@@ -75,7 +76,7 @@ func openStore(ctx context.Context, dsn, dataDir string) (*store, error) {
 			db.Close()
 			return nil, err
 		}
-		s.db, s.enqueue, s.relay = db, ob.Enqueue, ob
+		s.db, s.enqueue, s.relay, s.notify = db, ob.Enqueue, ob, ob.Notify
 		s.close = func() { db.Close() }
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -154,7 +155,11 @@ func (s *store) createOrder(ctx context.Context, o order, msg outbox.Message) er
 	if err := s.enqueue(ctx, tx, msg); err != nil {
 		return fmt.Errorf("enqueueing event: %w", err)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.notify()
+	return nil
 }
 
 func (s *store) getOrder(ctx context.Context, id string) (order, error) {
