@@ -65,7 +65,7 @@ type impl struct {
 	call func(fail bool) error
 }
 
-func sluiceImpl(name string, b *breaker.Breaker) impl {
+func sluiceBreaker(name string, b *breaker.Breaker) impl {
 	ctx := context.Background()
 	down := func(context.Context) error { return errBreakerDown }
 	return impl{name, func(fail bool) error {
@@ -134,15 +134,15 @@ func runImpls(b *testing.B, impls []impl) {
 func BenchmarkBreakerClosedSuccess(b *testing.B) {
 	b.Run("count-window", func(b *testing.B) {
 		runImpls(b, append([]impl{
-			sluiceImpl("sluice-countwindow", newSluiceBreaker(b, breaker.WithCountWindow(100))),
-			sluiceImpl("sluice-consecutive", must(breaker.New(breaker.WithConsecutiveFailures(5)))),
+			sluiceBreaker("sluice-countwindow", newSluiceBreaker(b, breaker.WithCountWindow(100))),
+			sluiceBreaker("sluice-consecutive", must(breaker.New(breaker.WithConsecutiveFailures(5)))),
 			gobreakerImpl("gobreaker", newGobreaker()),
 			failsafeImpl("failsafe", newFailsafe(false)),
 		}, floors()...))
 	})
 	b.Run("time-window", func(b *testing.B) {
 		runImpls(b, append([]impl{
-			sluiceImpl("sluice-timewindow", newSluiceBreaker(b, breaker.WithTimeWindow(10*time.Second, 10))),
+			sluiceBreaker("sluice-timewindow", newSluiceBreaker(b, breaker.WithTimeWindow(10*time.Second, 10))),
 			gobreakerImpl("gobreaker", newGobreaker()),
 			gobreakerImpl("gobreaker-bucket", newGobreakerBucket()),
 			failsafeImpl("failsafe", newFailsafe(true)),
@@ -160,7 +160,7 @@ func must(b *breaker.Breaker, err error) *breaker.Breaker {
 // BenchmarkBreakerOpenReject: the dependency is down and the breaker open; every call is rejected.
 func BenchmarkBreakerOpenReject(b *testing.B) {
 	impls := []impl{
-		sluiceImpl("sluice-countwindow", newSluiceBreaker(b, breaker.WithCountWindow(100))),
+		sluiceBreaker("sluice-countwindow", newSluiceBreaker(b, breaker.WithCountWindow(100))),
 		gobreakerImpl("gobreaker", newGobreaker()),
 		gobreakerImpl("gobreaker-bucket", newGobreakerBucket()),
 		failsafeImpl("failsafe", newFailsafe(false)),
@@ -217,13 +217,13 @@ func BenchmarkBreakerDetection(b *testing.B) {
 	}
 	makers := []maker{
 		{"sluice-countwindow", func() impl {
-			return sluiceImpl("", newSluiceBreaker(b, breaker.WithCountWindow(100)))
+			return sluiceBreaker("", newSluiceBreaker(b, breaker.WithCountWindow(100)))
 		}},
 		{"sluice-timewindow", func() impl {
-			return sluiceImpl("", newSluiceBreaker(b, breaker.WithTimeWindow(10*time.Second, 10)))
+			return sluiceBreaker("", newSluiceBreaker(b, breaker.WithTimeWindow(10*time.Second, 10)))
 		}},
 		{"sluice-consecutive", func() impl {
-			return sluiceImpl("", must(breaker.New(breaker.WithConsecutiveFailures(6))))
+			return sluiceBreaker("", must(breaker.New(breaker.WithConsecutiveFailures(6))))
 		}},
 		{"gobreaker", func() impl { return gobreakerImpl("", newGobreaker()) }},
 		{"gobreaker-bucket", func() impl { return gobreakerImpl("", newGobreakerBucket()) }},

@@ -245,12 +245,15 @@ func BenchmarkRateLimitKeyed(b *testing.B) {
 	}
 	k, _ := ratelimit.NewKeyed[string](ratelimit.Rate{Limit: 1000, Period: 1000 * time.Hour},
 		ratelimit.WithMaxKeys(2*live))
+	kw, _ := ratelimit.NewKeyedSlidingWindow[string](ratelimit.Rate{Limit: 1 << 30, Period: time.Hour},
+		ratelimit.WithMaxKeys(2*live))
 	var xmu sync.Mutex
 	xm := make(map[string]*rate.Limiter, live)
 	var fmu sync.Mutex
 	fm := make(map[string]int64, live)
 	for _, key := range keys {
 		k.Allow(key)
+		kw.Allow(key)
 		xm[key] = rate.NewLimiter(rate.Every(time.Hour), 1000)
 		fm[key] = 1
 	}
@@ -259,6 +262,7 @@ func BenchmarkRateLimitKeyed(b *testing.B) {
 		allow func(string) bool
 	}{
 		{"sluice-keyed", k.Allow},
+		{"sluice-keyedslidingwindow", kw.Allow},
 		{"xtimerate", func(key string) bool {
 			xmu.Lock()
 			l, ok := xm[key]

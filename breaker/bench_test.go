@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,14 +43,17 @@ func BenchmarkDo(b *testing.B) {
 				_ = br.Do(ctx, ok)
 			}
 		})
-		b.Run(c.name+"/parallel", func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					_ = br.Do(ctx, ok)
-				}
+		for _, g := range []int{1, 8} { // goroutines per core
+			b.Run(fmt.Sprintf("%s/parallel-x%d", c.name, g), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetParallelism(g)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						_ = br.Do(ctx, ok)
+					}
+				})
 			})
-		})
+		}
 	}
 	b.Run("baseline-bare-call/serial", func(b *testing.B) {
 		b.ReportAllocs()

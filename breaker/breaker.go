@@ -23,7 +23,6 @@ type Breaker struct {
 
 	ring        atomic.Pointer[ring]    // the count window, when configured
 	buckets     atomic.Pointer[buckets] // the time window, when configured
-	consecutive atomic.Int64            // failures in a row, when that rule is on
 	open        atomic.Pointer[openInfo]
 	since       atomic.Int64 // when the current state began (clock nanoseconds)
 	probesTaken atomic.Int32 // half-open: probes in flight plus probes decided, a hint read without mu
@@ -44,6 +43,9 @@ type Breaker struct {
 	trips   int        // guarded by mu: openings since the breaker last closed
 	probes  probeState // guarded by mu
 	tripped tally      // guarded by mu: the counts that opened the breaker
+
+	_           [64]byte     // failures write this counter: keep it off the lines that every call reads
+	consecutive atomic.Int64 // failures in a row, when that rule is on
 }
 
 // quietKind says how Done can tell, with loads only, that recording a success would change nothing.

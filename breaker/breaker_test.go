@@ -532,3 +532,19 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestUncappedBackoffDoesNotOverflow(t *testing.T) {
+	// An injected clock: sleeping for centuries is more than a synctest bubble's timers can take.
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := mustNew(t, breaker.WithConsecutiveFailures(1), breaker.WithHalfOpenCalls(1),
+		breaker.WithOpenTimeout(time.Second), breaker.WithOpenBackoff(1000, 0), breaker.WithOpenJitter(0.5),
+		breaker.WithClock(func() time.Time { return now }))
+	run(b, 1, fails)
+	for range 12 { // 1000^11 seconds is far beyond what a time.Duration holds
+		now = now.Add(b.RetryAfter())
+		run(b, 1, fails)
+		if b.RetryAfter() < time.Second {
+			t.Fatalf("open timeout overflowed: RetryAfter() = %v after %d trips", b.RetryAfter(), b.Metrics().Trips)
+		}
+	}
+}

@@ -295,7 +295,8 @@ func (b *Breaker) openFor() int64 {
 	if b.cfg.jitter > 0 {
 		d += d * b.cfg.jitter * (2*rand.Float64() - 1)
 	}
-	return max(int64(d), 1)
+	// Without a cap the backoff grows without bound: keep it where until = now + d cannot overflow (146 years).
+	return int64(max(min(d, 1<<62), 1))
 }
 
 func (b *Breaker) notify(tr Transition) {

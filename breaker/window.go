@@ -135,8 +135,10 @@ type paddedCount struct {
 }
 
 func newBuckets(width int64, n int) *buckets {
+	// Four stripes per core make two goroutines on different cores rarely share one; the cap bounds memory
+	// (at most 1 MiB for 1024 buckets).
 	s := 1
-	for s < runtime.GOMAXPROCS(0) && s < 8 {
+	for s < 4*runtime.GOMAXPROCS(0) && s < 16 {
 		s *= 2
 	}
 	return &buckets{width: width, stripes: s, b: make([]bucket, n), calls: make([]paddedCount, n*s)}

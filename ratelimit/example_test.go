@@ -53,11 +53,11 @@ func ExampleTokenBucket_AllowN() {
 }
 
 func ExampleTokenBucket_WaitN() {
-	b, _ := ratelimit.NewTokenBucket(ratelimit.PerSecond(1))
-	b.Allow() // the bucket is now empty for a second
+	b, _ := ratelimit.NewTokenBucket(ratelimit.PerHour(1))
+	b.Allow() // the bucket is now empty for an hour
 
-	// A caller that can wait 100ms is told at once, and nothing is taken.
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	// A caller that can wait a minute is told at once, and nothing is taken.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := b.Wait(ctx)
 	fmt.Println(errors.Is(err, ratelimit.ErrWouldExceedDeadline))
@@ -125,4 +125,18 @@ func ExampleTokenBucket_SetRate() {
 	// Output:
 	// 1s
 	// true
+}
+
+func ExampleNewKeyedSlidingWindow() {
+	clock := newFakeNow()
+	// 100 requests per minute per API key, counted in windows aligned on the minute.
+	k, _ := ratelimit.NewKeyedSlidingWindow[string](ratelimit.PerMinute(100), ratelimit.WithClock(clock.Now))
+	d := k.AllowN("key-1", 100)
+	fmt.Println(d.Allowed, d.Remaining)
+	clock.Advance(90 * time.Second) // half of the previous minute still counts: 50
+	d = k.AllowN("key-1", 1)
+	fmt.Println(d.Allowed, d.Remaining)
+	// Output:
+	// true 0
+	// true 49
 }

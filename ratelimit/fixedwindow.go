@@ -2,8 +2,6 @@ package ratelimit
 
 import (
 	"context"
-
-	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // FixedWindow admits at most Limit events per window of Period, windows being aligned on multiples of Period in
@@ -36,7 +34,7 @@ func NewFixedWindow(r Rate, opts ...Option) (*FixedWindow, error) {
 		return nil, err
 	}
 	f := &FixedWindow{}
-	f.w.clk = clock.New(c.now)
+	f.w.clk = newNanoClock(c.now)
 	f.w.limit = r.Limit
 	s := &fixedState{period: int64(r.Period), limit: int64(r.Limit), epoch: f.w.clk.At(0).UnixNano()}
 	s.off = s.epoch % s.period

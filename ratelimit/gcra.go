@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // GCRA keeps one number, the theoretical arrival time (TAT): the moment the bucket would be full again. Admitting
@@ -78,7 +76,7 @@ type gcra struct {
 	_   [56]byte
 
 	p          atomic.Pointer[gcraParams]
-	clk        clock.Nanos
+	clk        nanoClock
 	k          int64
 	burstFixed bool // the burst came from WithBurst, so SetRate keeps it
 	queueFixed bool
@@ -92,7 +90,7 @@ func (g *gcra) init(r Rate, c *config, defaultBurst, defaultQueue func(Rate) int
 		return err
 	}
 	g.k = unitScale(r)
-	g.clk = clock.New(c.now)
+	g.clk = newNanoClock(c.now)
 	g.burstFixed, g.queueFixed = c.burst > 0, c.maxQueue > 0
 	burst, queue := c.burst, c.maxQueue
 	if burst == 0 {
@@ -175,10 +173,10 @@ func unitsToDur(u, k int64) time.Duration {
 	return time.Duration((u + k - 1) / k)
 }
 
-func (g *gcra) deadline(ctx context.Context) (int64, bool) { return deadlineUnits(ctx, g.clk, g.k) }
+func (g *gcra) deadline(ctx context.Context) (int64, bool) { return deadlineUnits(ctx, &g.clk, g.k) }
 
 // deadlineUnits returns ctx's deadline on clk in units of 1/k ns, or ok=false.
-func deadlineUnits(ctx context.Context, clk clock.Nanos, k int64) (int64, bool) {
+func deadlineUnits(ctx context.Context, clk *nanoClock, k int64) (int64, bool) {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return 0, false

@@ -3,19 +3,13 @@ package ratelimit
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
-	"math"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // Keyed is a token bucket per key (a client IP, an API key, a user), with the same GCRA as [TokenBucket]: the
 // whole state of a key is one int64 stored inline in a sharded map keyed by the key's 64-bit seeded hash, so
-// keys are hashed once, key strings are not retained, and a live key costs about 25-40 bytes whatever its type.
+// keys are hashed once, key strings are not retained, and a live key costs about 38 bytes whatever its type.
 // Two keys whose hashes collide share one quota, which can only deny more, never admit more; the seed is random
 // per limiter, so collisions cannot be aimed, and among a million live keys the chance of any is about 3·10⁻⁸.
 //
@@ -29,22 +23,10 @@ import (
 // A Keyed is safe for concurrent use. The zero value is not usable; make one with [NewKeyed].
 type Keyed[K comparable] struct {
 	p          atomic.Pointer[gcraParams]
-	clk        clock.Nanos
+	clk        nanoClock
 	k          int64
 	burstFixed bool
-	seed       maphash.Seed
-	mask       uint64
-	perShard   int
-	shards     []keyShard[K]
-}
-
-type keyShard[K comparable] struct {
-	mu        sync.Mutex
-	m         map[uint64]int64 // guarded by mu; TAT per key hash, absent = full quota
-	sweepAt   int              // guarded by mu; size at which idle keys are swept next
-	earliest  int64            // guarded by mu; no key in m has a TAT below this
-	evictions uint64           // guarded by mu
-	_         [64]byte         // keeps neighbouring shards' locks off one cache line
+	keys       keyMap[int64] // TAT per key; a key whose TAT has passed is at full quota, as if absent
 }
 
 // NewKeyed returns a per-key token bucket of r.Limit tokens per r.Period per key. It accepts [WithBurst],
@@ -66,62 +48,40 @@ func NewKeyed[K comparable](r Rate, opts ...Option) (*Keyed[K], error) {
 	if err != nil {
 		return nil, err
 	}
-	shards := c.shards
-	if shards == 0 {
-		shards = 1
-		for shards < 4*runtime.GOMAXPROCS(0) {
-			shards *= 2
-		}
-	}
-	for shards > c.maxKeys { // at least one key per shard, so the total never exceeds the cap
-		shards /= 2
-	}
-	kl := &Keyed[K]{clk: clock.New(c.now), k: k, seed: maphash.MakeSeed(), mask: uint64(shards - 1),
-		perShard: c.maxKeys / shards, shards: make([]keyShard[K], shards)}
-	kl.burstFixed = c.burst > 0
+	kl := &Keyed[K]{clk: newNanoClock(c.now), k: k, burstFixed: c.burst > 0,
+		keys: newKeyMap(&c, func(tat int64) int64 { return tat })}
 	kl.p.Store(p)
-	for i := range kl.shards {
-		kl.shards[i].m = make(map[uint64]int64)
-		kl.shards[i].sweepAt = min(64, kl.perShard)
-		kl.shards[i].earliest = math.MaxInt64
-	}
 	return kl, nil
-}
-
-// locate returns key's shard and its hash; shards take the high bits, the maps hash the whole word again.
-func (kl *Keyed[K]) locate(key K) (*keyShard[K], uint64) {
-	h := maphash.Comparable(kl.seed, key)
-	return &kl.shards[(h>>32)&kl.mask], h
 }
 
 // Allow reports whether one event may happen now for key, and takes a token if so.
 func (kl *Keyed[K]) Allow(key K) bool {
-	d, _, _ := kl.reserve(key, 1, kl.clk.Now()*kl.k, false, 0)
+	d, _, _ := kl.reserve(key, 1, kl.clk.Now()*kl.k, false, 0, false)
 	return d.Allowed
 }
 
 // AllowN reports whether n events may happen now for key, taking them only if so. It panics if n < 0.
 func (kl *Keyed[K]) AllowN(key K, n int) Decision {
-	d, _, _ := kl.reserve(key, n, kl.clk.Now()*kl.k, false, 0)
+	d, _, _ := kl.reserve(key, n, kl.clk.Now()*kl.k, false, 0, true)
 	return d
 }
 
 // Limit is AllowN with the reason of a denial that waiting cannot cure: an error matching [ErrExceedsBurst] or
 // [ErrTooManyKeys]. It never blocks; ctx is not used. With K = string, *Keyed[string] is a [KeyLimiter].
 func (kl *Keyed[K]) Limit(_ context.Context, key K, n int) (Decision, error) {
-	d, _, err := kl.reserve(key, n, kl.clk.Now()*kl.k, false, 0)
+	d, _, err := kl.reserve(key, n, kl.clk.Now()*kl.k, false, 0, true)
 	return d, err
 }
 
 // reserve is the one code path of every Keyed call: it admits n events for key at now or, with future, reserves
 // them for later if that is before deadline (units; 0 means none). It returns the reservation (zero if nothing
-// was taken).
-func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64) (Decision, keyedReservation, error) {
+// was taken), and a Decision with every field only if detail is set (Allow needs only Allowed).
+func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64, detail bool) (Decision, keyedReservation, error) {
 	if n < 0 {
 		panic("ratelimit: negative n")
 	}
 	p := kl.p.Load()
-	s, h := kl.locate(key)
+	s, h := locate(&kl.keys, key)
 	s.mu.Lock()
 	tat, found := s.m[h]
 	if n > p.burst {
@@ -134,6 +94,9 @@ func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64
 	if due := nt - p.tau; due > now {
 		if !future || deadline != 0 && due > deadline {
 			s.mu.Unlock()
+			if !detail && !future {
+				return Decision{}, keyedReservation{}, nil
+			}
 			d := p.decision(tat, now, kl.k, false, unitsToDur(due-now, kl.k))
 			if future {
 				return d, keyedReservation{}, fmt.Errorf("%w: needs %s", ErrWouldExceedDeadline, d.RetryAfter)
@@ -146,10 +109,7 @@ func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64
 			s.mu.Unlock()
 			return p.decision(now, now, kl.k, true, 0), keyedReservation{}, nil
 		}
-		if len(s.m) >= s.sweepAt || len(s.m) >= kl.perShard {
-			s.sweep(now, kl.perShard)
-		}
-		if len(s.m) >= kl.perShard {
+		if !kl.keys.room(s, now) {
 			retry := unitsToDur(s.earliest-now, kl.k)
 			s.mu.Unlock()
 			return Decision{Limit: p.burst, RetryAfter: max(retry, 1)}, keyedReservation{}, ErrTooManyKeys
@@ -158,30 +118,15 @@ func (kl *Keyed[K]) reserve(key K, n int, now int64, future bool, deadline int64
 	}
 	s.m[h] = nt
 	s.mu.Unlock()
-	return p.decision(nt, now, kl.k, true, 0), keyedReservation{tat: nt, cost: cost, due: nt - p.tau}, nil
+	res := keyedReservation{tat: nt, cost: cost, due: nt - p.tau}
+	if !detail {
+		return Decision{Allowed: true}, res, nil
+	}
+	return p.decision(nt, now, kl.k, true, 0), res, nil
 }
 
 // keyedReservation is what a call took: the TAT it wrote, its cost and when it may be used (units).
 type keyedReservation struct{ tat, cost, due int64 }
-
-// sweep forgets keys back at full quota, which changes no decision. It runs when the shard reaches its cap or
-// doubles since the last sweep, so its cost is amortized over the insertions in between; when nothing can be
-// idle yet (now < earliest) it costs nothing. Called with mu held.
-func (s *keyShard[K]) sweep(now int64, limit int) {
-	if now >= s.earliest {
-		earliest := int64(math.MaxInt64)
-		for key, tat := range s.m {
-			if tat <= now {
-				delete(s.m, key)
-				s.evictions++
-			} else {
-				earliest = min(earliest, tat)
-			}
-		}
-		s.earliest = earliest
-	}
-	s.sweepAt = min(max(64, 2*len(s.m)), limit)
-}
 
 // Wait is WaitN(ctx, key, 1).
 func (kl *Keyed[K]) Wait(ctx context.Context, key K) error { return kl.WaitN(ctx, key, 1) }
@@ -196,11 +141,11 @@ func (kl *Keyed[K]) WaitN(ctx context.Context, key K, n int) error {
 		return err
 	}
 	now := kl.clk.Now() * kl.k
-	dl, ok := deadlineUnits(ctx, kl.clk, kl.k)
+	dl, ok := deadlineUnits(ctx, &kl.clk, kl.k)
 	if ok {
 		dl = max(dl, 1) // 0 means no deadline
 	}
-	_, res, err := kl.reserve(key, n, now, true, dl)
+	_, res, err := kl.reserve(key, n, now, true, dl, false)
 	if err != nil || res.due <= now {
 		return err
 	}
@@ -210,7 +155,7 @@ func (kl *Keyed[K]) WaitN(ctx context.Context, key K, n int) error {
 	for {
 		select {
 		case <-ctx.Done():
-			s, h := kl.locate(key)
+			s, h := locate(&kl.keys, key)
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if now := kl.clk.Now() * kl.k; due <= now {
@@ -218,6 +163,7 @@ func (kl *Keyed[K]) WaitN(ctx context.Context, key K, n int) error {
 			}
 			if tat, ok := s.m[h]; ok && tat == res.tat {
 				s.m[h] = tat - res.cost
+				s.earliest = min(s.earliest, tat-res.cost) // it may be idle sooner now
 			}
 			return ctx.Err()
 		case <-t.C:
@@ -249,25 +195,7 @@ func (kl *Keyed[K]) SetRate(r Rate) error {
 }
 
 // Len returns how many keys are tracked now (keys at full quota may or may not be counted yet).
-func (kl *Keyed[K]) Len() int {
-	n := 0
-	for i := range kl.shards {
-		s := &kl.shards[i]
-		s.mu.Lock()
-		n += len(s.m)
-		s.mu.Unlock()
-	}
-	return n
-}
+func (kl *Keyed[K]) Len() int { return kl.keys.len() }
 
 // Evictions returns how many idle keys have been forgotten so far.
-func (kl *Keyed[K]) Evictions() uint64 {
-	var n uint64
-	for i := range kl.shards {
-		s := &kl.shards[i]
-		s.mu.Lock()
-		n += s.evictions
-		s.mu.Unlock()
-	}
-	return n
-}
+func (kl *Keyed[K]) Evictions() uint64 { return kl.keys.evictions() }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -195,6 +197,35 @@ func TestKeyedWait(t *testing.T) {
 		}
 		if err := k.Wait(context.Background(), "a"); err != nil || time.Since(start) != 2*time.Second {
 			t.Fatalf("Wait after a refunded cancel = %v after %s, want 2s", err, time.Since(start))
+		}
+	})
+}
+
+func TestKeyedWaitFIFO(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k, _ := NewKeyed[string](Every(100*time.Millisecond), WithBurst(1))
+		k.Allow("a")
+		start := time.Now()
+		var mu sync.Mutex
+		var order []int
+		var wg sync.WaitGroup
+		for id := range 4 {
+			wg.Go(func() {
+				if err := k.Wait(context.Background(), "a"); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				order = append(order, id)
+				mu.Unlock()
+			})
+			synctest.Wait()
+		}
+		wg.Wait()
+		if !slices.Equal(order, []int{0, 1, 2, 3}) || time.Since(start) != 400*time.Millisecond {
+			t.Fatalf("order %v after %s, want FIFO over 400ms", order, time.Since(start))
+		}
+		if d := k.AllowN("new", 0); !d.Allowed || k.Len() != 1 {
+			t.Fatalf("AllowN(new key, 0) = %+v with %d keys: it must not store the key", d, k.Len())
 		}
 	})
 }

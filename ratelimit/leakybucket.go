@@ -47,8 +47,9 @@ func (b *LeakyBucket) AllowN(n int) Decision { return b.g.allowN(n) }
 // Wait blocks until the caller's slot, or until ctx ends; see [LeakyBucket.WaitN].
 func (b *LeakyBucket) Wait(ctx context.Context) error { return b.g.waitN(ctx, 1) }
 
-// WaitN blocks until n consecutive slots are the caller's, FIFO, or until ctx ends. Errors and cancellation
-// behave as for [TokenBucket.WaitN].
+// WaitN blocks until n events may happen at once, FIFO, or until ctx ends. n events at once need n slots of
+// slack, so n above the slack ([WithBurst], default 1) is an error matching [ErrExceedsBurst]; pace n events with
+// n calls to Wait instead. Errors and cancellation behave as for [TokenBucket.WaitN].
 func (b *LeakyBucket) WaitN(ctx context.Context, n int) error { return b.g.waitN(ctx, n) }
 
 // SetRate changes the spacing at once, re-planning sleeping waiters in order (see [TokenBucket.SetRate]).

@@ -22,6 +22,9 @@ import (
 //
 // When l returns an error the request is let through (the default) or rejected, see [WithFailOpen]; when the
 // error is the request context's own (the client went away), nothing is written and the hook is not called.
+// An error that comes with a denying Decision carrying its Limit is a denial with a reason, as [Keyed] returns
+// for a cost above the burst or too many keys: the request is denied like any other, and the hook sees the
+// error.
 //
 // Unlike a bare func(http.Handler) http.Handler, Middleware validates its options and returns an error naming
 // the first invalid one. The returned middleware is safe for concurrent use.
@@ -100,6 +103,13 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}
 		if m.cfg.errHook != nil {
 			m.cfg.errHook(r, err)
+		}
+		if !d.Allowed && d.Limit > 0 {
+			// A denial with its reason (n above the burst, too many keys): never let the failure policy
+			// turn it into an admission.
+			m.hw.write(w.Header(), key, d)
+			m.cfg.denied(w, r, d)
+			return
 		}
 		if m.cfg.failOpen {
 			next.ServeHTTP(w, r)

@@ -58,6 +58,14 @@ func (c *counterLimiter) lastKey() string {
 	return c.keys[len(c.keys)-1]
 }
 
+// reasonLimiter returns a fixed decision and error, like a limiter denying with a reason.
+type reasonLimiter struct {
+	d   Decision
+	err error
+}
+
+func (l reasonLimiter) Limit(context.Context, string, int) (Decision, error) { return l.d, l.err }
+
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 
 func mustMiddleware(t testing.TB, l KeyLimiter, opts ...MiddlewareOption) http.Handler {
@@ -339,6 +347,16 @@ func TestMiddlewareFailure(t *testing.T) {
 		}))
 		if rec := do(h, "192.0.2.1:1"); rec.Code != http.StatusBadGateway || !strings.Contains(rec.Body.String(), "store down") {
 			t.Fatalf("got %d %q", rec.Code, rec.Body.String())
+		}
+	})
+	t.Run("denial with a reason", func(t *testing.T) {
+		reason := errors.New("too many keys")
+		var hooked error
+		l := reasonLimiter{d: Decision{Limit: 5, RetryAfter: 3 * time.Second}, err: reason}
+		h := mustMiddleware(t, l, WithFailOpen(true), WithErrorHook(func(_ *http.Request, err error) { hooked = err }))
+		rec := do(h, "192.0.2.1:1")
+		if rec.Code != 429 || rec.Header().Get("Retry-After") != "3" || hooked != reason {
+			t.Fatalf("got %d %v, hook %v; want a 429 despite fail-open", rec.Code, rec.Header(), hooked)
 		}
 	})
 	t.Run("client gone", func(t *testing.T) {

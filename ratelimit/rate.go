@@ -43,6 +43,7 @@ type Limiter interface {
 	// Allow reports whether one event may happen now, and consumes it if so.
 	Allow() bool
 	// AllowN reports whether n events may happen now, consuming them only if allowed, with the details.
+	// AllowN(0) reports the state without taking anything.
 	AllowN(n int) Decision
 	// Wait blocks until one event may happen, or ctx ends.
 	Wait(ctx context.Context) error
@@ -60,9 +61,12 @@ type Decision struct {
 }
 
 // KeyLimiter limits events per key, locally or across instances. It is what [Middleware] consumes; it is
-// implemented by [*Keyed] and by the Redis-backed limiter in package redisrate.
+// implemented by [*Keyed] and [*KeyedSlidingWindow] (with string keys) and by the Redis-backed limiter in
+// package redisrate.
 type KeyLimiter interface {
-	// Limit decides on n events for key. An error means no decision could be made (for example, a remote store
-	// was unreachable); the Decision is then meaningless.
+	// Limit decides on n events for key. An error with a Decision whose Limit is 0 means no decision could
+	// be made (for example, a remote store was unreachable). An error with a denying Decision that has a Limit
+	// is a denial with a reason (for example [ErrExceedsBurst] or [ErrTooManyKeys]): callers must not let it
+	// through as they might on a failure.
 	Limit(ctx context.Context, key string, n int) (Decision, error)
 }

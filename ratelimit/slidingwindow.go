@@ -3,8 +3,6 @@ package ratelimit
 import (
 	"context"
 	"math/bits"
-
-	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // SlidingWindow approximates a sliding window with two counters: the events of the current aligned window plus
@@ -40,7 +38,7 @@ func NewSlidingWindow(r Rate, opts ...Option) (*SlidingWindow, error) {
 		return nil, err
 	}
 	l := &SlidingWindow{}
-	l.w.clk = clock.New(c.now)
+	l.w.clk = newNanoClock(c.now)
 	l.w.limit = r.Limit
 	s := &slidingState{fixedState: fixedState{period: int64(r.Period), limit: int64(r.Limit),
 		epoch: l.w.clk.At(0).UnixNano()}}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-
-	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // SlidingWindowLog is exact: it remembers the time of each of the last Limit events and admits an event only if
@@ -44,7 +42,7 @@ func NewSlidingWindowLog(r Rate, opts ...Option) (*SlidingWindowLog, error) {
 			maxLogLimit, r.Limit)
 	}
 	l := &SlidingWindowLog{}
-	l.w.clk = clock.New(c.now)
+	l.w.clk = newNanoClock(c.now)
 	l.w.limit = r.Limit
 	l.w.algo = &logState{period: int64(r.Period), ring: make([]int64, r.Limit)}
 	return l, nil

@@ -216,3 +216,46 @@ func TestSetRateFailsWaiterOverBurst(t *testing.T) {
 		}
 	})
 }
+
+func TestLeakyBucketQueueBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := NewLeakyBucket(PerSecond(10), WithMaxQueue(2))
+		p.Allow()
+		rec := newRecorder()
+		rec.spawn(context.Background(), p, 1, 1)
+		rec.spawn(context.Background(), p, 2, 1)
+		before := p.AllowN(0)
+		if err := p.Wait(context.Background()); !errors.Is(err, ErrQueueFull) {
+			t.Fatalf("third waiter with a queue of 2 = %v, want ErrQueueFull", err)
+		}
+		if after := p.AllowN(0); after != before {
+			t.Fatalf("a refused waiter changed the state: %+v, before %+v", after, before)
+		}
+		rec.wg.Wait()
+		if rec.at[1] != 100*time.Millisecond || rec.at[2] != 200*time.Millisecond {
+			t.Fatalf("paced at %s and %s, want 100ms and 200ms", rec.at[1], rec.at[2])
+		}
+	})
+}
+
+// TestSetRateSlower slows the bucket down while callers sleep: they are pushed back, in order.
+func TestSetRateSlower(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, _ := NewTokenBucket(PerSecond(10), WithBurst(1))
+		b.Allow()
+		rec := newRecorder()
+		rec.spawn(context.Background(), b, 1, 1)
+		rec.spawn(context.Background(), b, 2, 1)
+		if err := b.SetRate(PerSecond(1)); err != nil {
+			t.Fatal(err)
+		}
+		rec.wg.Wait()
+		// The admitted event owes a whole event, 1s at the new rate; the waiters follow one second apart.
+		if rec.order[0] != 1 || rec.at[1] != time.Second || rec.at[2] != 2*time.Second {
+			t.Fatalf("order %v, at %v; want 1 at 1s, 2 at 2s", rec.order, rec.at)
+		}
+		if r, burst := b.Rate(); r != PerSecond(1) || burst != 1 {
+			t.Fatalf("Rate() = %s, %d", r, burst)
+		}
+	})
+}

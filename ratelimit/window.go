@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/sluice-go/sluice/internal/clock"
 )
 
 // windowAlgo is the state of a counting algorithm (fixed window, sliding window, sliding log). Times are
@@ -24,7 +22,7 @@ type windowAlgo interface {
 // so that waiters are not starved by callers that never queue.
 type windowed struct {
 	mu      sync.Mutex
-	clk     clock.Nanos
+	clk     nanoClock
 	algo    windowAlgo // guarded by mu
 	limit   int        // guarded by mu
 	waiters waitList   // guarded by mu
