@@ -112,6 +112,7 @@ func newApp(ctx context.Context, cfg config, log *zap.Logger) (_ *app, err error
 	if a.payment, err = newPaymentClient(a.gateway.URL(), cfg.BreakerOpenTimeout, a.metrics.breakerChanged); err != nil {
 		return nil, err
 	}
+	a.onClose(func(context.Context) error { a.payment.http.CloseIdleConnections(); return nil })
 	if a.inventory, err = newInventoryClient(a.stock.Addr(), a.metrics.poolEvent); err != nil {
 		return nil, err
 	}

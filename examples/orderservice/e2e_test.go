@@ -159,6 +159,8 @@ func testBadInput(t *testing.T, s *service) {
 		{"missing user", "GET", "/users/999999", "", 404},
 		{"bad order id", "GET", "/orders/1;DROP", "", 400},
 		{"missing order", "GET", "/orders/01a20a1e-a825-7e38-998b-4dd408f72c16", "", 404},
+		{"unknown route", "GET", "/nope", "", 404},
+		{"wrong method", "DELETE", "/users/1", "", 405},
 		{"unknown fault target", "PUT", "/admin/faults/dns", `{"outage": true}`, 404},
 		{"bad fault rate", "PUT", "/admin/faults/payment", `{"failure_rate": 2}`, 422},
 		{"bad fault latency", "PUT", "/admin/faults/payment", `{"latency": "soon"}`, 400},

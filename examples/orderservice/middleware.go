@@ -72,20 +72,29 @@ func recoverPanics(logger *zap.Logger) middleware {
 
 // accessLog writes one line per request, with the request's own logger (request_id, trace_id, route) and
 // records the request in the metrics, labelled by the route pattern that served it (low cardinality).
+// A request that no route matches gets the mux's 404 or 405 (with its Allow header) as a problem body, like
+// every other error.
 func accessLog(m *metrics, mux *http.ServeMux) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r)
+			h, route := mux.Handler(r)
+			if route == "" {
+				route = "unmatched"
+				var hw headerOnly
+				h.ServeHTTP(&hw, r) // the mux's own 404 or 405, to learn its status and Allow header
+				if allow := hw.Header().Get("Allow"); allow != "" {
+					w.Header().Set("Allow", allow)
+				}
+				writeProblem(sw, r, hw.status, "")
+			} else {
+				next.ServeHTTP(sw, r)
+			}
 			if sw.status == 0 {
 				sw.status = http.StatusOK
 			}
 			took := time.Since(start)
-			_, route := mux.Handler(r)
-			if route == "" {
-				route = "unmatched"
-			}
 			m.observeRequest(route, sw.status, took)
 			level := zap.InfoLevel
 			if sw.status >= 500 {
@@ -112,4 +121,28 @@ func timeBudget(d time.Duration) middleware {
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// headerOnly is a ResponseWriter that keeps the status and headers and drops the body.
+type headerOnly struct {
+	h      http.Header
+	status int
+}
+
+func (w *headerOnly) Header() http.Header {
+	if w.h == nil {
+		w.h = http.Header{}
+	}
+	return w.h
+}
+
+func (w *headerOnly) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *headerOnly) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
