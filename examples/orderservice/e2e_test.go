@@ -97,6 +97,7 @@ func runSuite(t *testing.T, s *service) {
 	t.Run("InboundTimeoutShortensDownstream", func(t *testing.T) { testInboundTimeout(t, s) })
 	t.Run("BurstGets429", func(t *testing.T) { testRateLimit(t, s) })
 	t.Run("BrokerOutageDelaysButLosesNothing", func(t *testing.T) { testBrokerOutage(t, s, ev) })
+	t.Run("InventoryOutageRecovers", func(t *testing.T) { testInventoryOutage(t, s) })
 	t.Run("PaymentOutageOpensBreaker", func(t *testing.T) { testPaymentOutage(t, s) })
 	t.Run("ShutdownCompletesInFlight", func(t *testing.T) { testShutdown(t, s) })
 }
@@ -311,6 +312,23 @@ func testBrokerOutage(t *testing.T, s *service, ev *events) {
 		st, err := s.app.store.relay.Stats(context.Background())
 		return err == nil && st.Pending == 0 && st.DeadLetters == 0
 	})
+}
+
+func testInventoryOutage(t *testing.T, s *service) {
+	order := `{"user_id": 12, "sku": "sku-1", "quantity": 1}`
+	created := s.app.inventory.pool.Stats().Created
+	// The outage drops every connection as soon as it carries a request: the pool must replace them.
+	s.setFaults(t, "inventory", `{"outage": true}`)
+	if resp, body := s.do(t, "POST", "/orders", order, "X-Forwarded-For", "10.9.0.1"); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("POST /orders during an inventory outage: %d %s, want 502", resp.StatusCode, body)
+	}
+	s.setFaults(t, "inventory", `{}`)
+	if resp, body := s.do(t, "POST", "/orders", order, "X-Forwarded-For", "10.9.0.1"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /orders after the inventory outage: %d %s", resp.StatusCode, body)
+	}
+	if got := s.app.inventory.pool.Stats().Created; got <= created {
+		t.Errorf("the pool created no connection to replace the broken one (%d before, %d after)", created, got)
+	}
 }
 
 func testPaymentOutage(t *testing.T, s *service) {
