@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -82,6 +83,15 @@ var cacheImpls = []cacheImpl{
 		return &mutexMap{m: make(map[int]int, capacity)}, func() {}
 	}},
 }
+
+// ratioImpls are the caches of the hit-ratio table: the first three of cacheImpls and the exact, one-shard LRU.
+var ratioImpls = append(cacheImpls[:3:3], cacheImpl{"sluice-lru-exact", func(tb testing.TB, capacity int) (localCache, func()) {
+	c, err := lru.New[int, int](capacity, lru.WithShards(1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sluiceLRU{c}, func() {}
+}})
 
 // newOtter returns otter with the given executor; nil means otter's default, which runs maintenance tasks on
 // new goroutines.
@@ -197,6 +207,7 @@ func BenchmarkCacheSet(b *testing.B) {
 func runKeys(b *testing.B, mode string, keys []int, op func(k int)) {
 	mask := len(keys) - 1 // traceLen is a power of two
 	b.ReportAllocs()
+	runtime.GC() // so that no collection of the set-up garbage runs in the timed loop
 	b.ResetTimer()
 	if mode == "serial" {
 		i := 0
@@ -248,7 +259,7 @@ var hitRatioCases = []struct {
 func BenchmarkCacheHitRatio(b *testing.B) {
 	for _, tc := range hitRatioCases {
 		keys := trace(hitRatioKeys, tc.s)
-		for _, impl := range cacheImpls[:3] {
+		for _, impl := range ratioImpls {
 			b.Run(fmt.Sprintf("zipf=%v/size=%d%%/%s", tc.s, tc.size, impl.name), func(b *testing.B) {
 				var ratio float64
 				for b.Loop() {
@@ -262,30 +273,33 @@ func BenchmarkCacheHitRatio(b *testing.B) {
 	}
 }
 
-// TestCacheHitRatio prints the hit-ratio table and checks that the sharded LRU stays within 0.5 points of
-// golang-lru's exact LRU.
+// TestCacheHitRatio prints the hit-ratio table over the first 256k requests of each trace and checks that the sharded cache and the one-shard exact LRU
+// stay within 0.5 points of golang-lru's exact LRU (or above it).
 func TestCacheHitRatio(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays 1M-request traces")
 	}
 	var tab strings.Builder
 	fmt.Fprintf(&tab, "\n%-16s", "trace, size")
-	for _, impl := range cacheImpls[:3] {
-		fmt.Fprintf(&tab, " %11s", impl.name)
+	for _, impl := range ratioImpls {
+		fmt.Fprintf(&tab, " %16s", impl.name)
 	}
 	for _, tc := range hitRatioCases {
-		keys := trace(hitRatioKeys, tc.s)
+		// A quarter of the trace keeps the test fast under -race; BenchmarkCacheHitRatio replays all of it.
+		keys := trace(hitRatioKeys, tc.s)[:traceLen/4]
 		fmt.Fprintf(&tab, "\nZipf %-4v, %3d%% ", tc.s, tc.size)
 		got := map[string]float64{}
-		for _, impl := range cacheImpls[:3] {
+		for _, impl := range ratioImpls {
 			c, release := forTrace(t, impl, hitRatioKeys*tc.size/100)
 			got[impl.name] = hitRatio(c, keys)
 			release()
-			fmt.Fprintf(&tab, " %10.2f%%", got[impl.name])
+			fmt.Fprintf(&tab, " %15.2f%%", got[impl.name])
 		}
-		if d := got["golang-lru"] - got["sluice-lru"]; d > 0.5 {
-			t.Errorf("Zipf %v at %d%%: sluice-lru %.2f%% is %.2f points below golang-lru", tc.s, tc.size,
-				got["sluice-lru"], d)
+		for _, ours := range []string{"sluice-lru", "sluice-lru-exact"} {
+			if d := got["golang-lru"] - got[ours]; d > 0.5 {
+				t.Errorf("Zipf %v at %d%%: %s %.2f%% is %.2f points below golang-lru", tc.s, tc.size, ours,
+					got[ours], d)
+			}
 		}
 	}
 	t.Log(tab.String())

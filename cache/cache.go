@@ -19,6 +19,7 @@ import (
 // one with [New], and call [Cache.Close] when done with it.
 type Cache[K comparable, V any] struct {
 	local     Local[K, Entry[V]]
+	lru       *lru.Cache[K, Entry[V]]  // the default local tier, called directly on the hit path; nil if plugged
 	peek      func(K) (Entry[V], bool) // reads the local tier without counting or reordering
 	lruStats  func() lru.Stats         // the default tier's counters; nil for a plugged engine
 	remote    Remote
@@ -150,7 +151,7 @@ func (c *Cache[K, V]) configure(cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("cache: WithLocal: %w", err)
 	}
-	c.local, c.peek, c.lruStats = l, l.Peek, l.Stats
+	c.local, c.lru, c.peek, c.lruStats = l, l, l.Peek, l.Stats
 	return nil
 }
 
@@ -176,10 +177,22 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		var zero V
 		return zero, err
 	}
-	if e, ok := c.local.Get(key); ok {
-		if e.freshTil == 0 && !e.notFound {
-			return e.value, nil
-		}
+	var e Entry[V]
+	var ok bool
+	if c.lru != nil {
+		e, ok = c.lru.Get(key)
+	} else {
+		e, ok = c.local.Get(key)
+	}
+	if ok && e.meta == 0 {
+		return e.value, nil
+	}
+	return c.getSlow(ctx, key, e, ok)
+}
+
+// getSlow is Get past a plain local hit, kept out of Get so that the hit path stays small.
+func (c *Cache[K, V]) getSlow(ctx context.Context, key K, e Entry[V], hit bool) (V, error) {
+	if hit {
 		return c.localHit(ctx, key, e)
 	}
 	if c.remote == nil && c.loader == nil { // nothing to ask
@@ -204,7 +217,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		var zero V
 		return zero, cl.err
 	}
-	if cl.entry.notFound {
+	if cl.entry.meta == notFound {
 		return cl.entry.value, ErrNotFound
 	}
 	return cl.entry.value, nil
@@ -212,11 +225,11 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 
 // localHit finishes a Get whose local entry is negative or may be stale.
 func (c *Cache[K, V]) localHit(ctx context.Context, key K, e Entry[V]) (V, error) {
-	if e.notFound {
+	if e.meta == notFound {
 		c.st.negativeHits.Add(1)
 		return e.value, ErrNotFound
 	}
-	if e.freshTil != 0 && c.clock.Now() > e.freshTil {
+	if e.meta > 0 && c.clock.Now() > e.meta {
 		c.st.staleServed.Add(1)
 		c.join(ctx, key, true) // start one refresh unless one runs; ErrClosed only means no refresh
 	}
@@ -229,7 +242,13 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, v V) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rk := c.remoteKey(key)
+	if c.isClosed() {
+		return ErrClosed
+	}
+	var rk string
+	if c.remote != nil || c.sub != nil {
+		rk = c.remoteKey(key)
+	}
 	if c.remote != nil {
 		b, err := c.codec.Marshal(v)
 		if err != nil {
@@ -247,7 +266,7 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, v V) error {
 	c.mu.Lock()
 	c.forget(key)
 	ttl, fresh := c.localTTLs()
-	c.local.SetWithTTL(key, Entry[V]{value: v, freshTil: fresh}, ttl)
+	c.local.SetWithTTL(key, Entry[V]{value: v, meta: fresh}, ttl)
 	c.mu.Unlock()
 	return c.publish(ctx, "Set", rk)
 }
@@ -258,7 +277,13 @@ func (c *Cache[K, V]) Delete(ctx context.Context, key K) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rk := c.remoteKey(key)
+	if c.isClosed() {
+		return ErrClosed
+	}
+	var rk string
+	if c.remote != nil || c.sub != nil {
+		rk = c.remoteKey(key)
+	}
 	var err error
 	if c.remote != nil {
 		rctx, cancel := c.remoteCtx(ctx)
@@ -288,7 +313,10 @@ func (c *Cache[K, V]) publish(ctx context.Context, op, rk string) error {
 	if c.sub == nil {
 		return nil
 	}
-	if err := c.sub.Publish(ctx, rk); err != nil {
+	pctx, cancel := c.remoteCtx(ctx)
+	err := c.sub.Publish(pctx, rk)
+	cancel()
+	if err != nil {
 		c.st.invalidationErrors.Add(1)
 		return fmt.Errorf("cache: %s: invalidate other instances: %w", op, err)
 	}
@@ -298,7 +326,7 @@ func (c *Cache[K, V]) publish(ctx context.Context, op, rk string) error {
 
 // Close stops the subscription to invalidations, cancels the loads and refreshes that outlived their callers
 // and waits for every goroutine of the cache to exit. Afterwards local hits are still served; calls that would
-// need the remote tier or the loader return [ErrClosed]. Close is idempotent.
+// need the remote tier or the loader, and every Set and Delete, return [ErrClosed]. Close is idempotent.
 func (c *Cache[K, V]) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -314,6 +342,12 @@ func (c *Cache[K, V]) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	return err
+}
+
+func (c *Cache[K, V]) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 func (c *Cache[K, V]) remoteKey(key K) string { return c.prefix + c.keyFunc(key) }

@@ -76,7 +76,7 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 	t.Run("invalidation needs a key parser", func(t *testing.T) {
-		type key struct{ a, b int }
+		type key struct{ A, B int }
 		_, err := New[key, string](WithInvalidation(newBus()))
 		want := "cache: WithInvalidation: keys of type cache.key need WithKeyParser to be invalidated, got none"
 		if err == nil || err.Error() != want {
@@ -657,6 +657,15 @@ func TestCloseWaitsForLoads(t *testing.T) {
 		if _, err := c.Get(context.Background(), "other"); !errors.Is(err, ErrClosed) {
 			t.Fatalf("Get after Close: %v, want ErrClosed", err)
 		}
+		if err := c.Set(context.Background(), "k", "v"); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Set after Close: %v, want ErrClosed", err)
+		}
+		if err := c.Delete(context.Background(), "k"); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Delete after Close: %v, want ErrClosed", err)
+		}
+		if _, err := c.GetMany(context.Background(), []string{"k"}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("GetMany after Close: %v, want ErrClosed", err)
+		}
 		if err := c.Close(); err != nil {
 			t.Fatal("second Close:", err)
 		}
@@ -762,5 +771,150 @@ func TestGetHitAllocs(t *testing.T) {
 	c.Set(ctx, 1, "one")
 	if n := testing.AllocsPerRun(1000, func() { c.Get(ctx, 1) }); n != 0 {
 		t.Fatalf("a local hit allocates %v times, want 0", n)
+	}
+}
+
+func TestGetManyWaiterGivesUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		c := newCache[string, string](t, WithBulkLoader(func(_ context.Context, ks []string) (map[string]string, error) {
+			<-gate
+			return map[string]string{"a": "A"}, nil
+		}))
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.GetMany(ctx, []string{"a"})
+			errc <- err
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-errc; err != context.Canceled {
+			t.Fatalf("GetMany on a cancelled context: %v, want context.Canceled", err)
+		}
+		close(gate)
+		synctest.Wait()
+		if v, err := c.Get(context.Background(), "a"); err != nil || v != "A" {
+			t.Fatalf("the abandoned bulk load did not fill the cache: %q, %v", v, err)
+		}
+	})
+}
+
+func TestStaleServedWhileRefreshFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fail atomic.Bool
+		c := newCache[string, string](t, WithLocal(10, time.Minute), WithStaleWhileRevalidate(time.Minute),
+			WithLoader(func(context.Context, string) (string, error) {
+				if fail.Load() {
+					return "", errors.New("db down")
+				}
+				return "v", nil
+			}))
+		ctx := context.Background()
+		c.Get(ctx, "k")
+		fail.Store(true)
+		time.Sleep(time.Minute + time.Second)
+		for range 3 {
+			if v, err := c.Get(ctx, "k"); err != nil || v != "v" {
+				t.Fatalf("stale Get while the source is down = %q, %v", v, err)
+			}
+			synctest.Wait()
+		}
+		if st := c.Stats(); st.LoadErrors != 3 || st.StaleServed != 3 {
+			t.Fatalf("stats %+v: want each stale read to retry the refresh once", st)
+		}
+		time.Sleep(time.Minute)
+		if _, err := c.Get(ctx, "k"); err == nil {
+			t.Fatal("a value past its stale window was served")
+		}
+	})
+}
+
+func TestInjectedClock(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	advance := func(d time.Duration) {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+	}
+	var loads atomic.Int64
+	c := newCache[string, string](t, WithClock(clock), WithLocal(10, time.Minute), WithLoader(countingLoader(&loads)))
+	ctx := context.Background()
+	c.Get(ctx, "k")
+	advance(59 * time.Second)
+	c.Get(ctx, "k")
+	if loads.Load() != 1 {
+		t.Fatal("entry expired before its TTL on the injected clock")
+	}
+	advance(time.Second)
+	c.Get(ctx, "k")
+	if loads.Load() != 2 {
+		t.Fatal("entry outlived its TTL on the injected clock")
+	}
+}
+
+// TestConcurrentWritesConverge runs reads, writes and deletes on two instances at once (a race detector
+// workout), then checks that a final write is what both instances read.
+func TestConcurrentWritesConverge(t *testing.T) {
+	remote, b := newMemRemote(), newBus()
+	var src sync.Map
+	loader := func(_ context.Context, k int) (string, error) {
+		if v, ok := src.Load(k); ok {
+			return v.(string), nil
+		}
+		return "", ErrNotFound
+	}
+	opts := []Option{WithRemote(remote), WithInvalidation(b), WithLoader(loader), WithLocal(64, time.Minute),
+		WithNegativeTTL(time.Second), WithTTLJitter(0.1), WithStaleWhileRevalidate(time.Second)}
+	insts := []*Cache[int, string]{newCache[int, string](t, opts...), newCache[int, string](t, opts...)}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				c, k := insts[(g+i)%2], (g*31+i)%40
+				switch i % 7 {
+				case 0:
+					v := fmt.Sprint(g, "-", i)
+					src.Store(k, v)
+					if err := c.Set(ctx, k, v); err != nil {
+						t.Error(err)
+						return
+					}
+				case 1:
+					src.Delete(k)
+					if err := c.Delete(ctx, k); err != nil {
+						t.Error(err)
+						return
+					}
+				case 2:
+					c.GetMany(ctx, []int{k, k + 1, k + 2})
+				default:
+					if _, err := c.Get(ctx, k); err != nil && !errors.Is(err, ErrNotFound) {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for k := range 40 {
+		want := fmt.Sprint("final-", k)
+		src.Store(k, want)
+		if err := insts[k%2].Set(ctx, k, want); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range insts {
+			if v, err := c.Get(ctx, k); err != nil || v != want {
+				t.Fatalf("instance %d reads key %d as %q, %v after the final write, want %q", i, k, v, err, want)
+			}
+		}
 	}
 }

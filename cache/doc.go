@@ -30,6 +30,8 @@
 //     it; when the broadcast is interrupted, each instance drops its whole local tier.
 //
 // A write racing a load of the same key in the same process wins: the load's result is still returned to its
-// waiters but is not stored. Across processes, a load that read the source before another process's write can
-// still store its older value in the remote tier after that write's Delete; the remote TTL bounds how long.
+// waiters but is not stored locally, and what it wrote to the remote tier is deleted again. Across processes,
+// a load that read the source before another process's write can still store its older value in the remote
+// tier after that write's Delete (the write's invalidation makes the loading instance delete it again if the
+// message arrives before the load completes); the remote TTL bounds how long such a value can live.
 package cache

@@ -16,7 +16,7 @@ type call[V any] struct {
 }
 
 // result is what a load produced: the entry for the waiters and the local tier, and the bytes to write to the
-// remote tier once the waiters have been released.
+// remote tier.
 type result[V any] struct {
 	entry     Entry[V]
 	err       error
@@ -42,7 +42,7 @@ func (c *Cache[K, V]) join(ctx context.Context, key K, refresh bool) (cl *call[V
 		c.mu.Unlock()
 		return cl, e, false, nil
 	}
-	if e, ok := c.peek(key); ok && (!refresh || e.notFound || c.clock.Now() <= e.freshTil) {
+	if e, ok := c.peek(key); ok && (!refresh || e.meta == notFound || c.clock.Now() <= e.meta) {
 		c.mu.Unlock()
 		return nil, e, true, nil
 	}
@@ -66,7 +66,10 @@ func (c *Cache[K, V]) fill(parent context.Context, key K, cl *call[V]) {
 	defer c.wg.Done()
 	ctx, cancel := c.loadCtx(parent)
 	defer cancel()
-	rk := c.remoteKey(key)
+	var rk string
+	if c.remote != nil {
+		rk = c.remoteKey(key)
+	}
 	r := c.fetch(ctx, key, rk)
 	// The remote write comes before the waiters are released: when Get returns, another instance finds the
 	// value in the remote tier instead of loading it again.
@@ -124,7 +127,7 @@ func (c *Cache[K, V]) settle(key K, cl *call[V]) (current bool) {
 
 // store puts e in the local tier with its TTL. Needs mu.
 func (c *Cache[K, V]) store(key K, e Entry[V]) {
-	if e.notFound {
+	if e.meta == notFound {
 		ttl := c.negTTL
 		if ttl == 0 { // a negative entry written by an instance configured differently
 			ttl = c.localTTL
@@ -133,7 +136,7 @@ func (c *Cache[K, V]) store(key K, e Entry[V]) {
 		return
 	}
 	ttl, fresh := c.localTTLs()
-	e.freshTil = fresh
+	e.meta = fresh
 	c.local.SetWithTTL(key, e, ttl)
 }
 
@@ -160,7 +163,7 @@ func (c *Cache[K, V]) fetch(ctx context.Context, key K, rk string) result[V] {
 		if remoteErr != nil {
 			return result[V]{err: fmt.Errorf("cache: remote: %w", remoteErr)}
 		}
-		return result[V]{entry: Entry[V]{notFound: true}}
+		return result[V]{entry: Entry[V]{meta: notFound}}
 	}
 	c.st.loads.Add(1)
 	v, err := callLoader(ctx, key, c.loader)
@@ -177,7 +180,7 @@ func (c *Cache[K, V]) decode(b []byte) (Entry[V], bool) {
 	if bytes.Equal(b, notFoundMarker) {
 		c.st.remoteHits.Add(1)
 		c.st.negativeHits.Add(1)
-		return Entry[V]{notFound: true}, true
+		return Entry[V]{meta: notFound}, true
 	}
 	var e Entry[V]
 	if err := c.codec.Unmarshal(b, &e.value); err != nil {
@@ -205,7 +208,7 @@ func (c *Cache[K, V]) loaded(v V, err error) result[V] {
 		}
 		return r
 	case errors.Is(err, ErrNotFound):
-		r := result[V]{entry: Entry[V]{notFound: true}, cache: c.negTTL > 0}
+		r := result[V]{entry: Entry[V]{meta: notFound}, cache: c.negTTL > 0}
 		if r.cache && c.remote != nil {
 			r.remote, r.remoteTTL = notFoundMarker, c.jittered(c.negTTL)
 		}

@@ -16,7 +16,7 @@ type waiter[K comparable, V any] struct {
 // GetMany returns the values of the keys that exist; keys that do not are absent from the map. Local hits are
 // answered at once; keys already being loaded (by Get or another GetMany) share that load; the rest are read
 // from the remote tier in one multi-get, and what it misses from the bulk loader of [WithBulkLoader] in one
-// call (or from the loader of [WithLoader], one call per key, concurrently). If some keys fail to load, it
+// call (or from the loader of [WithLoader], one call per key, up to 16 at once). If some keys fail to load, it
 // returns the values it has with the first error. It returns ctx.Err() as soon as ctx is done.
 func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 	if err := ctx.Err(); err != nil {
@@ -60,7 +60,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 			if firstErr == nil {
 				firstErr = w.cl.err
 			}
-		case !w.cl.entry.notFound:
+		case w.cl.entry.meta != notFound:
 			out[w.key] = w.cl.entry.value
 		}
 	}
@@ -102,8 +102,10 @@ func (c *Cache[K, V]) fillMany(parent context.Context, keys []K, calls []*call[V
 	ctx, cancel := c.loadCtx(parent)
 	defer cancel()
 	rks := make([]string, len(keys))
-	for i, k := range keys {
-		rks[i] = c.remoteKey(k)
+	if c.remote != nil {
+		for i, k := range keys {
+			rks[i] = c.remoteKey(k)
+		}
 	}
 	results := make([]result[V], len(keys))
 	rest := make([]int, 0, len(keys)) // indexes the remote tier did not answer
@@ -156,6 +158,9 @@ func (c *Cache[K, V]) fillMany(parent context.Context, keys []K, calls []*call[V
 	}
 }
 
+// maxParallelLoads bounds the loader calls one GetMany makes at once without a bulk loader.
+const maxParallelLoads = 16
+
 // loadMany fills results[i] for each i in rest from the bulk loader, or the loader.
 func (c *Cache[K, V]) loadMany(ctx context.Context, keys []K, rest []int, results []result[V], remoteErr error) {
 	if len(rest) == 0 {
@@ -186,8 +191,11 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, keys []K, rest []int, result
 		}
 	case c.loader != nil:
 		var wg sync.WaitGroup
+		sem := make(chan struct{}, maxParallelLoads)
 		for _, i := range rest {
+			sem <- struct{}{}
 			wg.Go(func() {
+				defer func() { <-sem }()
 				c.st.loads.Add(1)
 				v, err := callLoader(ctx, keys[i], c.loader)
 				results[i] = c.loaded(v, err)
@@ -199,7 +207,7 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, keys []K, rest []int, result
 			if remoteErr != nil {
 				results[i] = result[V]{err: fmt.Errorf("cache: remote: %w", remoteErr)}
 			} else {
-				results[i] = result[V]{entry: Entry[V]{notFound: true}}
+				results[i] = result[V]{entry: Entry[V]{meta: notFound}}
 			}
 		}
 	}

@@ -112,7 +112,7 @@ func WithLoader[K comparable, V any](fn func(ctx context.Context, key K) (V, err
 
 // WithBulkLoader sets the function [Cache.GetMany] uses to load the keys both tiers miss, in one call. Keys
 // missing from the returned map do not exist (as if the loader returned [ErrNotFound] for them). Without it,
-// GetMany loads each key with the loader of [WithLoader], concurrently. Repeating it keeps the last.
+// GetMany loads each key with the loader of [WithLoader], up to 16 at once. Repeating it keeps the last.
 func WithBulkLoader[K comparable, V any](fn func(ctx context.Context, keys []K) (map[K]V, error)) Option {
 	return optionFunc(func(c *config) {
 		if fn == nil {
@@ -193,7 +193,9 @@ func WithStaleWhileRevalidate(window time.Duration) Option {
 
 // WithInvalidation subscribes the cache to inv: [Cache.Set] and [Cache.Delete] publish the key, and
 // invalidations from other instances drop it from this instance's local tier. When delivery is interrupted,
-// the whole local tier is dropped, since invalidations may have been missed. Repeating it keeps the last.
+// the whole local tier is dropped, since invalidations may have been missed. [New] returns once the
+// subscription is confirmed or its first attempt has failed (it then retries in the background), and
+// [Cache.Close] ends it. Repeating it keeps the last.
 func WithInvalidation(inv Invalidator) Option {
 	return optionFunc(func(c *config) { c.invalidator = inv })
 }

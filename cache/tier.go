@@ -10,10 +10,14 @@ import (
 // caching), with the cache's freshness bookkeeping. A [Local] engine stores and returns it as it is; its zero
 // value is an entry holding the zero V.
 type Entry[V any] struct {
-	value    V
-	freshTil int64 // clock nanoseconds after which the value is stale; 0 when stale-while-revalidate is off
-	notFound bool
+	value V
+	// meta is 0 for a value without stale-while-revalidate, the clock reading after which the value is stale
+	// with it, or notFound. One word, so that the hit path tests one field.
+	meta int64
 }
+
+// notFound is the meta of a negative entry.
+const notFound = -1
 
 // Local is the in-process tier. [github.com/sluice-go/sluice/cache/lru.Cache] satisfies Local[K, Entry[V]] and
 // is the default; [WithLocalTier] plugs in another engine. Implementations must be safe for concurrent use and

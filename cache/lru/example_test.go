@@ -62,3 +62,18 @@ func ExampleCache_Stats() {
 	// Output:
 	// hits=1 misses=1 ratio=0.50
 }
+
+func ExampleCache_All() {
+	c, _ := lru.New[string, int](3, lru.WithShards(1)) // one shard: an exact LRU, iterated in recency order
+	c.Set("a", 1)
+	c.Set("b", 2)
+	c.Set("c", 3)
+	c.Get("a")
+	for k, v := range c.All() {
+		fmt.Println(k, v)
+	}
+	// Output:
+	// a 1
+	// c 3
+	// b 2
+}

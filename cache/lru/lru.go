@@ -2,7 +2,6 @@ package lru
 
 import (
 	"fmt"
-	"hash/maphash"
 	"iter"
 	"math"
 	"math/bits"
@@ -18,7 +17,7 @@ import (
 type Cache[K comparable, V any] struct {
 	shards  []shard[K, V]
 	shift   uint8 // a key's shard is its hash >> shift
-	seed    maphash.Seed
+	hasher  hasher[K]
 	clock   nanoClock
 	ttl     time.Duration // default TTL of Set
 	onEvict func(K, V, EvictReason)
@@ -28,7 +27,7 @@ type Cache[K comparable, V any] struct {
 	capacity atomic.Int64
 }
 
-// Stats are counters since the cache was made.
+// Stats is a snapshot of counters since the cache was made, returned by [Cache.Stats].
 type Stats struct {
 	Hits        uint64 // Get calls that returned a value; 0 with WithStats(false)
 	Misses      uint64 // Get calls that found nothing or an expired entry; 0 with WithStats(false)
@@ -77,7 +76,7 @@ func New[K comparable, V any](capacity int, opts ...Option) (*Cache[K, V], error
 	c := &Cache[K, V]{
 		shards: make([]shard[K, V], n),
 		shift:  uint8(64 - bits.TrailingZeros(uint(n))),
-		seed:   maphash.MakeSeed(),
+		hasher: newHasher[K](),
 		clock:  newNanoClock(cfg.now),
 		ttl:    cfg.ttl,
 	}
@@ -117,7 +116,7 @@ func shareOf(capacity, n, i int) int {
 	return c
 }
 
-func (c *Cache[K, V]) hash(key K) uint64 { return maphash.Comparable(c.seed, key) }
+func (c *Cache[K, V]) hash(key K) uint64 { return c.hasher.hash(key) }
 
 // shard returns the shard of a hash. The high bits pick the shard and the low ones the table slot.
 func (c *Cache[K, V]) shard(h uint64) *shard[K, V] { return &c.shards[h>>c.shift] }

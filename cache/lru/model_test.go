@@ -124,7 +124,7 @@ func runModel(t *testing.T, capacity, shards, keys int, seed uint64) {
 		now := clk.Now()
 		var want []evicted
 		var what string
-		switch op := rng.IntN(100); {
+		switch op := rng.IntN(101); {
 		case op < 40:
 			what = fmt.Sprintf("Get(%d)", k)
 			v, ok := c.Get(k)
@@ -155,7 +155,31 @@ func runModel(t *testing.T, capacity, shards, keys int, seed uint64) {
 		case op < 98:
 			what = "advance"
 			clk.Advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
-		case op < 99:
+		case op == 98:
+			size := shards + rng.IntN(2*capacity)
+			what = fmt.Sprintf("Resize(%d)", size)
+			n, err := c.Resize(size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dropped := 0
+			for i := range refs {
+				refs[i].cap = shareOf(size, shards, i)
+				for len(refs[i].entries) > refs[i].cap {
+					e := refs[i].entries[len(refs[i].entries)-1]
+					reason := EvictCapacity
+					if refs[i].expired(e, now) {
+						reason = EvictExpired
+					}
+					want = append(want, evicted{e.key, e.value, reason})
+					refs[i].entries = refs[i].entries[:len(refs[i].entries)-1]
+					dropped++
+				}
+			}
+			if n != dropped {
+				t.Fatalf("step %d: %s = %d, want %d", step, what, n, dropped)
+			}
+		case op < 100:
 			what = "Peek"
 			_, ok := c.Peek(k)
 			if want := slices.Contains(ref(k).live(now), k); ok != want {

@@ -78,7 +78,8 @@ type subscription struct {
 	inv       *Invalidator
 	id        string
 	h         cache.InvalidationHandler
-	ps        *redis.PubSub
+	mu        sync.Mutex
+	ps        *redis.PubSub // guarded by mu; replaced when its connection is found dead
 	stop      chan struct{} // closed by Close
 	exited    chan struct{} // closed when run returns
 	closeOnce sync.Once
@@ -98,8 +99,9 @@ func (s *subscription) confirm(ctx context.Context) error {
 	}
 }
 
-// run reads the subscription until Close. healthy is whether the subscription is confirmed: while it is not,
-// invalidations may be lost, so the handler drops everything when it stops being so, and again once it is.
+// run reads the subscription until Close. healthy is whether the subscription is known to be live: while it
+// is not, invalidations may be lost, so the handler drops everything when it stops being so, and again as soon
+// as something arrives on the subscription (after a reconnect, the confirmation of the resubscription).
 func (s *subscription) run(healthy bool) {
 	defer close(s.exited)
 	ctx := context.Background()
@@ -108,24 +110,30 @@ func (s *subscription) run(healthy bool) {
 	}
 	pinged := false
 	for {
-		msg, err := s.ps.ReceiveTimeout(ctx, s.inv.cfg.ping)
+		msg, err := s.pubsub().ReceiveTimeout(ctx, s.inv.cfg.ping)
 		if s.stopped() {
 			return
 		}
 		if err != nil {
 			var nerr interface{ Timeout() bool }
-			if healthy && !pinged && errors.As(err, &nerr) && nerr.Timeout() {
+			timeout := errors.As(err, &nerr) && nerr.Timeout()
+			if healthy && !pinged && timeout {
 				// Silent for a while: make the connection prove itself.
-				if s.ps.Ping(ctx) == nil {
+				if s.pubsub().Ping(ctx) == nil {
 					pinged = true
 					continue
 				}
 			}
-			pinged = false
 			if healthy {
 				healthy = false
 				s.h.InvalidateAll()
 			}
+			if pinged && timeout {
+				// The PING went unanswered: the connection is dead without being closed, and go-redis only
+				// reconnects after an error, so start over on a new connection.
+				s.resubscribe(ctx)
+			}
+			pinged = false
 			select {
 			case <-s.stop:
 				return
@@ -134,19 +142,34 @@ func (s *subscription) run(healthy bool) {
 			continue
 		}
 		pinged = false
-		switch m := msg.(type) {
-		case *redis.Message:
+		if !healthy {
+			healthy = true
+			s.h.InvalidateAll()
+		}
+		if m, ok := msg.(*redis.Message); ok {
 			id, key, ok := strings.Cut(m.Payload, " ")
 			if ok && id != s.id {
 				s.h.Invalidate(key)
 			}
-		case *redis.Subscription:
-			if m.Kind == "subscribe" && !healthy {
-				healthy = true
-				s.h.InvalidateAll()
-			}
 		}
 	}
+}
+
+func (s *subscription) pubsub() *redis.PubSub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ps
+}
+
+// resubscribe replaces the subscription's connection.
+func (s *subscription) resubscribe(ctx context.Context) {
+	ps := s.inv.client.Subscribe(ctx)
+	_ = ps.Subscribe(ctx, s.inv.cfg.channel) // on failure, ReceiveTimeout retries the connection
+	s.mu.Lock()
+	old := s.ps
+	s.ps = ps
+	s.mu.Unlock()
+	old.Close()
 }
 
 func (s *subscription) stopped() bool {
@@ -167,8 +190,9 @@ func (s *subscription) Publish(ctx context.Context, key string) error {
 func (s *subscription) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
-		s.closeErr = s.ps.Close()
+		s.closeErr = s.pubsub().Close()
 		<-s.exited
+		s.pubsub().Close() // in case run replaced it meanwhile
 	})
 	return s.closeErr
 }

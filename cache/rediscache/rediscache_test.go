@@ -2,7 +2,6 @@ package rediscache_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -406,5 +405,4 @@ func TestInvalidatorOptions(t *testing.T) {
 	if _, err := rediscache.NewInvalidator(nil); err == nil {
 		t.Error("NewInvalidator(nil) succeeded")
 	}
-	var _ = errors.New
 }
