@@ -139,7 +139,7 @@ func (a *app) openCache(ctx context.Context) error {
 		a.onClose(func(context.Context) error { mr.Close(); return nil })
 		addr = mr.Addr()
 	}
-	a.redis = redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second})
+	a.redis = redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second, ContextTimeoutEnabled: true})
 	a.onClose(func(context.Context) error { return a.redis.Close() })
 	if err := a.redis.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis %s: %w", addr, err)

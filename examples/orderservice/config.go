@@ -19,10 +19,11 @@ type config struct {
 	Kafka              string // comma-separated seed brokers; publishes to Kafka instead of NATS when set
 	DataDir            string // where the embedded database and JetStream keep their files; "" for a temporary one
 	Topic              string // subject prefix (NATS) or topic (Kafka) of order events
-	Namespace          string // prefix of the cache's Redis keys
+	Namespace          string // prefix of the Redis keys (cache and shared rate limits)
 	TrustedProxies     string // comma-separated CIDRs whose X-Forwarded-For the rate limiter believes
 	RatePerClient      int
 	Burst              int
+	SharedLimit        bool // keep the rate-limit quota in Redis, shared by every instance
 	RequestTimeout     time.Duration
 	BreakerOpenTimeout time.Duration
 	ShutdownTimeout    time.Duration
@@ -48,6 +49,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client for rate limiting")
 	fs.IntVar(&c.RatePerClient, "rate", 20, "requests per second allowed per client IP")
 	fs.IntVar(&c.Burst, "burst", 40, "burst allowed per client IP")
+	fs.BoolVar(&c.SharedLimit, "shared-limit", false, "keep the per-client quota in Redis, shared by every instance")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 2*time.Second, "server-side time budget of one request")
 	fs.DurationVar(&c.BreakerOpenTimeout, "breaker-open-timeout", 2*time.Second, "how long the payment breaker stays open before probing")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for in-flight work")

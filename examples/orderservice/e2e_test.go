@@ -41,7 +41,7 @@ func TestEndToEndEmbedded(t *testing.T) {
 }
 
 // TestEndToEndServices runs the same checks against the local PostgreSQL, Redis and NATS, each run in its own
-// schema, key namespace and stream.
+// schema, key namespace and stream, with the rate-limit quota kept in Redis.
 func TestEndToEndServices(t *testing.T) {
 	dsn, redisAddr, natsURL := testsvc.Postgres(t), testsvc.Redis(t), testsvc.NATS(t)
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -85,7 +85,7 @@ func TestEndToEndServices(t *testing.T) {
 	})
 
 	s := startService(t, "-db", dsn+sep+"search_path="+schema, "-redis", redisAddr, "-nats", natsURL,
-		"-namespace", namespace, "-topic", topic)
+		"-namespace", namespace, "-topic", topic, "-shared-limit")
 	runSuite(t, s)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-go/sluice/ctxutil"
 	"github.com/sluice-go/sluice/ratelimit"
+	"github.com/sluice-go/sluice/ratelimit/redisrate"
 )
 
 // routes is every endpoint of the service and the middleware around it. Each request passes, outermost first:
@@ -51,10 +52,22 @@ func (a *app) routes() (http.Handler, error) {
 // rateLimit limits each client to -rate requests per second with bursts of -burst, keyed by its address, or by
 // the address in X-Forwarded-For when the request comes from one of -trusted-proxies. Denied requests get 429
 // with Retry-After and the RateLimit and RateLimit-Policy fields; allowed ones get the fields too.
+//
+// The quota is kept in process, or with -shared-limit in Redis, so that every instance counts against the same
+// quota; when Redis fails, the local limiter decides instead.
 func (a *app) rateLimit() (middleware, error) {
-	kl, err := ratelimit.NewKeyed[string](ratelimit.PerSecond(a.cfg.RatePerClient), ratelimit.WithBurst(a.cfg.Burst))
+	rate := ratelimit.PerSecond(a.cfg.RatePerClient)
+	local, err := ratelimit.NewKeyed[string](rate, ratelimit.WithBurst(a.cfg.Burst))
 	if err != nil {
 		return nil, err
+	}
+	var kl ratelimit.KeyLimiter = local
+	if a.cfg.SharedLimit {
+		if kl, err = redisrate.New(a.redis, rate, redisrate.WithBurst(a.cfg.Burst),
+			redisrate.WithPrefix(a.cfg.Namespace+":rl:"), redisrate.WithTimeout(50*time.Millisecond),
+			redisrate.WithFallback(local)); err != nil {
+			return nil, err
+		}
 	}
 	opts := []ratelimit.MiddlewareOption{
 		ratelimit.WithPolicyWindow(time.Second),
