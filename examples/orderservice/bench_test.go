@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-go/sluice/cache"
+	"github.com/sluice-go/sluice/ctxutil"
 )
 
 // BenchmarkMiddleware measures what the middleware chain costs a request: the same profile read (a local
@@ -45,6 +46,48 @@ func BenchmarkMiddleware(b *testing.B) {
 					serve(b, h.h, req)
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkMiddlewareLayers adds the layers of the chain one at a time, outermost first, around the same
+// profile read, to show what each costs.
+func BenchmarkMiddlewareLayers(b *testing.B) {
+	a := benchApp(b)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", a.handleGetUser)
+	reqctx, err := ctxutil.Middleware(ctxutil.WithBaseLogger(a.log), ctxutil.WithMux(mux))
+	if err != nil {
+		b.Fatal(err)
+	}
+	limit, err := a.rateLimit()
+	if err != nil {
+		b.Fatal(err)
+	}
+	layers := []struct {
+		name string
+		mw   middleware
+	}{
+		{"recover", recoverPanics(a.log)},
+		{"ctxutil", reqctx},
+		{"accesslog", accessLog(a.metrics, mux)},
+		{"ratelimit", limit},
+		{"budget", timeBudget(a.cfg.RequestTimeout)},
+	}
+	for k := 0; k <= len(layers); k++ {
+		var mws []middleware
+		name := "bare"
+		for _, l := range layers[:k] {
+			mws = append(mws, l.mw)
+			name = "+" + l.name
+		}
+		h := chain(mux, mws...)
+		b.Run(fmt.Sprintf("%d%s", k, name), func(b *testing.B) {
+			b.ReportAllocs()
+			req := httptest.NewRequest("GET", "/users/42", nil)
+			for b.Loop() {
+				serve(b, h, req)
+			}
 		})
 	}
 }

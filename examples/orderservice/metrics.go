@@ -22,6 +22,9 @@ type metrics struct {
 	requests      *prometheus.CounterVec   // route, code
 	latency       *prometheus.HistogramVec // route
 	limiter       *prometheus.CounterVec   // decision
+	allowed       prometheus.Counter       // the limiter's children, resolved once for the hot path
+	denied        prometheus.Counter
+	limitErrors   prometheus.Counter
 	breakerState  prometheus.Gauge
 	breakerTrans  *prometheus.CounterVec // from, to
 	poolWait      prometheus.Histogram
@@ -70,6 +73,8 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
 		}),
 	}
+	m.allowed, m.denied, m.limitErrors = m.limiter.WithLabelValues("allowed"), m.limiter.WithLabelValues("denied"),
+		m.limiter.WithLabelValues("error")
 	reg.MustRegister(m.requests, m.latency, m.limiter, m.breakerState, m.breakerTrans, m.poolWait,
 		m.outboxPending, m.outboxOldest, m.outboxEvents, m.outboxLatency)
 	return m

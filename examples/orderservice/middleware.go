@@ -114,9 +114,10 @@ func accessLog(m *metrics, mux *http.ServeMux) middleware {
 
 // timeBudget bounds every request with the server's own budget; an inbound deadline that is shorter stays.
 func timeBudget(d time.Duration) middleware {
+	cause := fmt.Errorf("server time budget of %s: %w", d, context.DeadlineExceeded) // made once, not per request
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx, cancel := context.WithTimeoutCause(r.Context(), d, fmt.Errorf("server time budget of %s: %w", d, context.DeadlineExceeded))
+			ctx, cancel := context.WithTimeoutCause(r.Context(), d, cause)
 			defer cancel()
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})

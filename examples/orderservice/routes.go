@@ -93,11 +93,11 @@ func (c countingLimiter) Limit(ctx context.Context, key string, n int) (ratelimi
 	d, err := c.KeyLimiter.Limit(ctx, key, n)
 	switch {
 	case err != nil:
-		c.m.limiter.WithLabelValues("error").Inc()
+		c.m.limitErrors.Inc()
 	case d.Allowed:
-		c.m.limiter.WithLabelValues("allowed").Inc()
+		c.m.allowed.Inc()
 	default:
-		c.m.limiter.WithLabelValues("denied").Inc()
+		c.m.denied.Inc()
 	}
 	return d, err
 }
