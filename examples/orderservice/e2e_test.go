@@ -368,6 +368,17 @@ func testPaymentOutage(t *testing.T, s *service) {
 	if got := s.status(t).Breaker.State; got != "open" {
 		t.Errorf("breaker state %q after the 503, want open", got)
 	}
+	// The instance stays ready: an open breaker is reported, not a reason to leave the rotation.
+	resp, body := s.do(t, "GET", "/readyz", "")
+	var ready struct {
+		Ready  bool              `json:"ready"`
+		Checks map[string]string `json:"checks"`
+	}
+	mustJSON(t, body, &ready)
+	if resp.StatusCode != http.StatusOK || !ready.Ready || !strings.HasPrefix(ready.Checks["payment"], "degraded") ||
+		ready.Checks["database"] != "ok" {
+		t.Errorf("/readyz with the breaker open: %d %s", resp.StatusCode, body)
+	}
 	if stock := s.app.stock.Stock("sku-3"); stock != 1_000_000-2 {
 		t.Errorf("sku-3 stock %d: reservations of failed orders were not released (want %d)", stock, 1_000_000-2)
 	}
