@@ -22,18 +22,11 @@ type poolImpl struct {
 
 var poolImpls = []poolImpl{
 	{"sluice", func(b *testing.B, size int) (func(context.Context, func()), func()) {
-		p, err := pool.New(func(context.Context) (*int, error) { return new(int), nil }, pool.WithMaxSize(size))
-		if err != nil {
-			b.Fatal(err)
-		}
-		held := make([]*pool.Resource[*int], size)
-		for i := range held {
-			held[i], _ = p.Acquire(context.Background())
-		}
-		for _, r := range held {
-			r.Release()
-		}
-		return cycleOf(b, p.Acquire), func() { _ = p.Close(context.Background()) }
+		return newSluice(b, size)
+	}},
+	// With an opt-in coarse clock: idle stamps read a timestamp refreshed every millisecond.
+	{"sluice-coarseclock", func(b *testing.B, size int) (func(context.Context, func()), func()) {
+		return newSluice(b, size, pool.WithCoarseClock(time.Millisecond))
 	}},
 	{"puddle", func(b *testing.B, size int) (func(context.Context, func()), func()) {
 		p, err := puddle.NewPool(&puddle.Config[*int]{
@@ -82,6 +75,22 @@ var poolImpls = []poolImpl{
 			p.release(r)
 		}, func() {}
 	}},
+}
+
+func newSluice(b *testing.B, size int, opts ...pool.Option) (func(context.Context, func()), func()) {
+	p, err := pool.New(func(context.Context) (*int, error) { return new(int), nil },
+		append([]pool.Option{pool.WithMaxSize(size)}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	held := make([]*pool.Resource[*int], size)
+	for i := range held {
+		held[i], _ = p.Acquire(context.Background())
+	}
+	for _, r := range held {
+		r.Release()
+	}
+	return cycleOf(b, p.Acquire), func() { _ = p.Close(context.Background()) }
 }
 
 // cycleOf makes the cycle func of a pool whose resources have a Release method.

@@ -12,7 +12,16 @@
 // expiry and a fencing epoch, and a relay publishes a partition in commit order. Relays share the
 // partitions fairly, so throughput grows with relays as long as keys differ. Within a batch, the relay sends
 // at most one message per key in each [Publisher] call and sends the next message of a key only after the
-// previous one was acknowledged, so a failed message never lets a later one of its key through.
+// previous one was acknowledged, so a failed message never lets a later one of its key through. While a
+// full batch is being published the relay claims the next one, and uses it only if the whole batch was
+// acknowledged and no key was held back, so claiming ahead never reorders a key.
+//
+// # Delivery
+//
+// A message is deleted (or marked, with [WithRetention]) only after the broker acknowledged it, so nothing
+// committed is lost; a relay that crashes between the acknowledgement and the completion leaves messages that
+// the relay taking over its partitions sends again. Those duplicates carry the same ID, which the broker's
+// de-duplication or the consumer's [Inbox] removes.
 //
 // A message that fails is retried with backoff while its key's later messages wait; after the maximum
 // attempts it moves to the dead-letter table, and its key either stays parked until the dead letter is
@@ -21,6 +30,7 @@
 // # Stores and publishers
 //
 // Stores live in subpackages so that this package pulls in nothing heavy: outbox/pgstore (PostgreSQL
-// through pgx, woken by LISTEN/NOTIFY) and outbox/sqlitestore (pure-Go SQLite). Publishers: outbox/natspub
+// through pgx, woken by LISTEN/NOTIFY), outbox/sqlitestore (pure-Go SQLite) and outbox/mysqlstore (MySQL 8,
+// MariaDB 10.6+). Publishers: outbox/natspub
 // (NATS JetStream), outbox/kafkapub (Kafka through franz-go), and [PublisherFunc] for tests and custom brokers.
 package outbox

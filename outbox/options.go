@@ -98,8 +98,10 @@ func (c *config) validate() error {
 // WithBatchSize sets how many messages the relay claims and publishes at once (default 500). The last one wins.
 func WithBatchSize(n int) Option { return optionFunc(func(c *config) { c.batchSize = n }) }
 
-// WithPollInterval sets how long an idle relay waits before looking for new messages (default 1s). With a
-// store that wakes the relay on commit it only bounds the delay after a lost notification. The last one wins.
+// WithPollInterval sets the longest an idle relay waits before looking for new messages (default 1s). After
+// a batch or a wake-up it looks again after 1ms, doubling the wait up to this interval while nothing comes, so
+// messages held back by a transaction that sends no notification are picked up soon. With a store that wakes
+// the relay on commit it only bounds the delay after a lost notification. The last one wins.
 func WithPollInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.pollInterval = d })
 }

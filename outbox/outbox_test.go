@@ -2,15 +2,19 @@ package outbox_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 
 	"github.com/sluice-go/sluice/ctxutil"
+	"github.com/sluice-go/sluice/internal/testsvc"
 	"github.com/sluice-go/sluice/outbox"
 	"github.com/sluice-go/sluice/outbox/internal/storetest"
 	"github.com/sluice-go/sluice/outbox/sqlitestore"
@@ -251,5 +255,106 @@ func TestCaptureHeaders(t *testing.T) {
 	outbox.CaptureHeaders(context.Background(), &empty)
 	if empty.Headers != nil {
 		t.Fatalf("headers without trace context = %v, want nil", empty.Headers)
+	}
+}
+
+func TestInboxMySQL(t *testing.T) {
+	dsn := testsvc.MySQL(t)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	table := fmt.Sprintf("inbox_%d", time.Now().UnixNano()%1e9)
+	in, err := outbox.NewInbox(outbox.MySQL, table, "mailer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Exec("DROP TABLE " + table)
+	for i, want := range []error{nil, outbox.ErrDuplicate} {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = in.Process(ctx, tx, "m1", func(context.Context) error { return nil })
+		if !errors.Is(err, want) {
+			t.Fatalf("Process #%d = %v, want %v", i, err, want)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := in.Cleanup(ctx, db, -time.Hour, 10); n != 1 || err != nil {
+		t.Fatalf("Cleanup = %d, %v; want 1", n, err)
+	}
+}
+
+// TestPublisherWrongResultCount: a publisher returning the wrong number of results fails the whole call
+// instead of crashing the relay or completing unacknowledged messages.
+func TestPublisherWrongResultCount(t *testing.T) {
+	store := newSQLite(t)
+	storetest.EnqueueSQLite(t, store, storetest.Messages(t.Name(), 3, 3))
+	bad := publisherFunc(func(ctx context.Context, msgs []outbox.Message) []error { return []error{nil} })
+	dead := make(chan outbox.Event, 3)
+	r, err := outbox.NewRelay(store, bad, outbox.WithMaxAttempts(1), outbox.WithPollInterval(10*time.Millisecond),
+		outbox.WithHook(func(ev outbox.Event) {
+			if ev.Kind == outbox.EventDeadLettered {
+				dead <- ev
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	for range 3 {
+		ev := <-dead
+		if ev.Err == nil || !strings.Contains(ev.Err.Error(), "returned 1 results for 3 messages") {
+			t.Fatalf("dead letter error = %v", ev.Err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type publisherFunc func(context.Context, []outbox.Message) []error
+
+func (f publisherFunc) Publish(ctx context.Context, msgs []outbox.Message) []error {
+	return f(ctx, msgs)
+}
+
+// TestRunStopsWithHungBroker: a publisher that never answers holds Run for at most the lease TTL after ctx ends.
+func TestRunStopsWithHungBroker(t *testing.T) {
+	store := newSQLite(t)
+	storetest.EnqueueSQLite(t, store, storetest.Messages(t.Name(), 1, 1))
+	publishing := make(chan struct{}, 1)
+	hung := outbox.PublisherFunc(func(ctx context.Context, m outbox.Message) error {
+		publishing <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	r, err := outbox.NewRelay(store, hung, outbox.WithLeaseTTL(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	<-publishing
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the lease TTL")
 	}
 }

@@ -77,7 +77,8 @@ func NewRelay(store Store, pub Publisher, opts ...Option) (*Relay, error) {
 	return &Relay{store: store, pub: pub, cfg: cfg, clk: clock.New(cfg.now)}, nil
 }
 
-// Run publishes until ctx ends, then finishes the batch in flight, releases its partitions and returns nil.
+// Run publishes until ctx ends, then finishes the batch in flight (giving it at most the lease TTL), releases
+// its partitions and returns nil.
 // Errors of the store or broker do not stop it: they are reported ([EventError], the logger) and retried
 // with backoff. It returns [ErrRunning] when the relay is already running.
 func (r *Relay) Run(ctx context.Context) error {
@@ -94,14 +95,31 @@ func (r *Relay) Run(ctx context.Context) error {
 	if w, ok := r.store.(Waker); ok && r.cfg.wakeup {
 		wg.Go(func() { r.runWaker(wctx, w, wake, log) })
 	}
-	// In-flight work runs on a context that keeps ctx's values but outlives its cancellation.
-	work := context.WithoutCancel(ctx)
+	// In-flight work runs on a context that keeps ctx's values and outlives its cancellation by at most the
+	// lease TTL: by then another relay may own the partitions anyway, and a hung database cannot hold Run.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var graceMu sync.Mutex
+	var grace *time.Timer // guarded by graceMu
+	stopGrace := context.AfterFunc(ctx, func() {
+		graceMu.Lock()
+		grace = time.AfterFunc(r.cfg.leaseTTL, cancelWork)
+		graceMu.Unlock()
+	})
+	defer func() {
+		stopGrace()
+		graceMu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		graceMu.Unlock()
+	}()
 	s := &runState{owner: owner, log: log, wake: wake}
 	for ctx.Err() == nil {
 		r.step(ctx, work, s)
 	}
 	if len(s.leases) > 0 {
-		rctx, cancel := context.WithTimeout(work, r.cfg.leaseTTL)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.leaseTTL)
 		if err := r.store.Release(rctx, owner); err != nil {
 			log.Warn("outbox: releasing partitions", zap.Error(err))
 		}
@@ -119,8 +137,14 @@ type runState struct {
 	renewAt  time.Time
 	statsAt  time.Time
 	purgeAt  time.Time
-	failures int // consecutive store failures, for backoff
+	failures int           // consecutive store failures, for backoff
+	idle     time.Duration // the last idle wait; grows from minIdle to the poll interval
+	next     []Record      // the next batch, claimed while the previous one was published
+	nextHeld bool          // whether keys were held back when next was claimed
 }
+
+// minIdle is the first wait after a batch or a wake-up found work.
+const minIdle = time.Millisecond
 
 // step does one round: renew leases when due, report and purge when due, publish one batch or wait.
 func (r *Relay) step(ctx, work context.Context, s *runState) {
@@ -136,7 +160,9 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 			s.log.Debug("outbox: partitions", zap.Int("held", len(leases)))
 		}
 		s.leases = leases
-		s.renewAt = now.Add(r.cfg.leaseTTL / 3)
+		s.next = nil // claimed under the previous leases
+		// Renewing at least every poll interval also picks up partitions other relays released soon.
+		s.renewAt = now.Add(min(r.cfg.leaseTTL/3, r.cfg.pollInterval))
 	}
 	if !now.Before(s.statsAt) {
 		s.statsAt = now.Add(r.cfg.statsInterval)
@@ -159,8 +185,20 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 		return
 	}
 	s.failures = 0
-	if n < r.cfg.batchSize {
-		r.wait(ctx, s.wake, min(r.cfg.pollInterval, s.renewAt.Sub(now)+time.Millisecond))
+	if n >= r.cfg.batchSize {
+		s.idle = 0
+		return
+	}
+	// Rows committed while an older transaction is still open become claimable only when it ends, and that
+	// transaction may send no notification (a relay's own, or one without messages). So after work or a
+	// wake-up the relay looks again soon, backing off to the poll interval while nothing comes.
+	if n > 0 {
+		s.idle = minIdle
+	} else {
+		s.idle = min(max(2*s.idle, minIdle), r.cfg.pollInterval)
+	}
+	if r.wait(ctx, s.wake, min(s.idle, s.renewAt.Sub(now)+time.Millisecond)) {
+		s.idle = 0
 	}
 }
 
@@ -173,20 +211,39 @@ func (r *Relay) storeError(ctx context.Context, s *runState, what string, err er
 	r.wait(ctx, nil, d)
 }
 
-// batch claims and publishes one batch, returning how many messages it claimed.
+// batch publishes one batch, returning how many messages it claimed. When the batch is full (a backlog), the
+// next one is claimed while this one is published; it is used only if this one was published in full, since
+// a failure here may block keys whose later messages the next batch holds.
 func (r *Relay) batch(ctx context.Context, s *runState, now time.Time) (int, error) {
 	start := r.clk.Now()
-	recs, err := r.store.Claim(ctx, s.leases, now, r.cfg.batchSize)
-	if err != nil || len(recs) == 0 {
-		return 0, err
+	recs, held := s.next, s.nextHeld
+	s.next = nil
+	if recs == nil {
+		var err error
+		if recs, held, err = r.store.Claim(ctx, s.leases, now, nil, r.cfg.batchSize); err != nil || len(recs) == 0 {
+			return 0, err
+		}
+	}
+	var next []Record
+	var nextHeld bool
+	var nextErr error
+	var prefetch sync.WaitGroup
+	if len(recs) >= r.cfg.batchSize && !held {
+		last := recs[len(recs)-1]
+		prefetch.Go(func() { next, nextHeld, nextErr = r.store.Claim(ctx, s.leases, now, &last, r.cfg.batchSize) })
 	}
 	done, err := r.publish(ctx, s, recs)
 	if len(done) > 0 {
 		end := r.clk.Time()
 		if cerr := r.store.Complete(ctx, s.owner, s.leases, done, end, r.cfg.retention > 0); cerr != nil {
-			return len(recs), fmt.Errorf("completing %d messages: %w", len(done), cerr)
+			err = errors.Join(err, fmt.Errorf("completing %d messages: %w", len(done), cerr))
+		} else {
+			r.emit(Event{Kind: EventPublished, Count: len(done)})
 		}
-		r.emit(Event{Kind: EventPublished, Count: len(done)})
+	}
+	prefetch.Wait()
+	if err == nil && nextErr == nil && len(done) == len(recs) && len(next) > 0 {
+		s.next, s.nextHeld = next, nextHeld
 	}
 	r.emit(Event{Kind: EventBatch, Count: len(recs), Latency: time.Duration(r.clk.Now() - start)})
 	return len(recs), err
@@ -198,10 +255,10 @@ func (r *Relay) publish(ctx context.Context, s *runState, recs []Record) ([]Reco
 	done := make([]Record, 0, len(recs))
 	blocked := map[string]bool{}
 	inWave := map[string]bool{}
+	// recs is never written to: the next batch's claim reads it concurrently.
 	pending := recs
-	var wave []Record
+	var wave, rest, spare []Record
 	var msgs []Message
-	var rest []Record
 	var firstErr error
 	for len(pending) > 0 {
 		wave, rest, msgs = wave[:0], rest[:0], msgs[:0]
@@ -221,6 +278,13 @@ func (r *Relay) publish(ctx context.Context, s *runState, recs []Record) ([]Reco
 			}
 		}
 		errs := r.pub.Publish(ctx, msgs)
+		if errs != nil && len(errs) != len(msgs) {
+			err := fmt.Errorf("outbox: publisher returned %d results for %d messages", len(errs), len(msgs))
+			errs = make([]error, len(msgs))
+			for i := range errs {
+				errs[i] = err
+			}
+		}
 		for i, rec := range wave {
 			if errs == nil || errs[i] == nil {
 				done = append(done, rec)
@@ -234,7 +298,10 @@ func (r *Relay) publish(ctx context.Context, s *runState, recs []Record) ([]Reco
 				blocked[rec.Key] = true
 			}
 		}
-		pending, rest = rest, pending[:0]
+		pending, rest, spare = rest, spare[:0], pending
+		if len(spare) > 0 && &spare[0] == &recs[0] {
+			spare = nil
+		}
 	}
 	return done, firstErr
 }
@@ -328,17 +395,20 @@ func (r *Relay) runWaker(ctx context.Context, w Waker, wake chan<- struct{}, log
 	}
 }
 
-func (r *Relay) wait(ctx context.Context, wake <-chan struct{}, d time.Duration) {
+// wait waits for d, a wake-up or the end of ctx, reporting whether it was woken.
+func (r *Relay) wait(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
 	if d <= 0 {
-		return
+		return false
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-wake:
+		return true
 	case <-t.C:
 	}
+	return false
 }
 
 func (r *Relay) emit(ev Event) {

@@ -9,6 +9,7 @@ import (
 type Record struct {
 	Message
 	Seq       int64 // the store's position of the message; unique, ordered within a partition
+	Txn       int64 // the id of the transaction that wrote it, where the store orders by it (PostgreSQL); else 0
 	Partition int   // Partition(Key, ID, store's partition count)
 	Attempts  int   // failed publish attempts so far
 }
@@ -48,8 +49,11 @@ type Store interface {
 	Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]Lease, error)
 	// Release gives up all of owner's leases, so another relay can take them at once.
 	Release(ctx context.Context, owner string) error
-	// Claim returns up to limit pending messages of the leased partitions, in commit order per partition.
-	Claim(ctx context.Context, leases []Lease, now time.Time, limit int) ([]Record, error)
+	// Claim returns up to limit pending messages of the leased partitions, in commit order per partition;
+	// with after, only messages ordered after it (the relay claims its next batch while one is in flight).
+	// held reports whether, as of before the claim, any key was held back (in backoff or parked): the relay
+	// claims ahead with after only when none was, since a held key's earlier messages lie behind the cursor.
+	Claim(ctx context.Context, leases []Lease, now time.Time, after *Record, limit int) (recs []Record, held bool, err error)
 	// Complete marks recs published: it deletes them, or with keep marks them published at now, for Purge to
 	// delete later. It returns ErrLeaseLost, completing nothing, when owner no longer holds the leases.
 	Complete(ctx context.Context, owner string, leases []Lease, recs []Record, now time.Time, keep bool) error

@@ -94,7 +94,7 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 	}
 	if w := p.queue.pop(); w != nil {
 		p.lent++
-		p.handOffLocked(r, w)
+		p.handOffLocked(r, w, now)
 	} else {
 		r.state = stateIdle
 		p.idle = append(p.idle, r)

@@ -67,14 +67,14 @@ type Stats struct {
 	Creating int // creations under way
 	Waiting  int // Acquire calls waiting for a resource
 
-	Acquires     int64         // successful acquisitions
-	Waits        int64         // acquisitions that had to wait
-	WaitTime     time.Duration // total time those waited
-	Canceled     int64         // Acquire calls whose context was canceled while waiting
-	TimedOut     int64         // Acquire calls whose context deadline passed while waiting
-	Created      int64         // resources created
-	CreateFailed int64         // creations that failed
-	Destroyed    [numReasons]int64
+	Acquires     int64             // successful acquisitions
+	Waits        int64             // acquisitions that had to wait
+	WaitTime     time.Duration     // total time those waited
+	Canceled     int64             // Acquire calls whose context was canceled while waiting
+	TimedOut     int64             // Acquire calls whose context deadline passed while waiting
+	Created      int64             // resources created
+	CreateFailed int64             // creations that failed
+	Destroyed    [numReasons]int64 // resources destroyed, indexed by DestroyReason; see DestroyedBy
 }
 
 // DestroyedBy returns how many resources were destroyed for reason.

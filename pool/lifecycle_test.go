@@ -336,3 +336,22 @@ func TestResetAndResize(t *testing.T) {
 		r.Release()
 	})
 }
+
+func TestCoarseClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := newTestPool(t, WithCoarseClock(10*time.Millisecond), WithMaxIdleTime(time.Second))
+		start := time.Now()
+		r, _ := p.Acquire(t.Context())
+		time.Sleep(1234 * time.Millisecond)
+		r.Release()
+		if lag := start.Add(1234 * time.Millisecond).Sub(r.IdleSince()); lag < 0 || lag > 10*time.Millisecond {
+			t.Fatalf("idle stamp off by %s, want within the 10ms resolution", lag)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if s := p.Stats(); s.DestroyedBy(ReasonIdle) != 1 {
+			t.Fatalf("idle timeout with a coarse clock: %+v", s)
+		}
+		closePool(t, p) // stops the ticker, or goleak complains
+	})
+}

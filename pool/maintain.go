@@ -20,20 +20,24 @@ func (p *Pool[T]) sweepInterval() time.Duration {
 	return min(max(every/4, time.Millisecond), 30*time.Second)
 }
 
-// maintain runs until Close: it destroys idle resources past their idle time or lifetime, reports leaks and
-// runs keepalive checks.
-func (p *Pool[T]) maintain(every time.Duration) {
-	t := time.NewTicker(every)
+// every calls fn every d until Close.
+func (p *Pool[T]) every(d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-t.C:
-			p.sweep()
-			p.keepalive()
+			fn()
 		}
 	}
+}
+
+// maintain destroys idle resources past their idle time or lifetime, reports leaks and runs keepalive checks.
+func (p *Pool[T]) maintain() {
+	p.sweep()
+	p.keepalive()
 }
 
 func (p *Pool[T]) sweep() {

@@ -35,10 +35,21 @@ type Pool[T any] struct {
 	// nonzero while parking is off: waiters are queued (they must be served first, by hand-off), the pool is
 	// closed, or it holds more than its maximum size. Parkers and the lock holders that change gate follow the
 	// Dekker pattern: each writes its word, then reads the other's, so at least one sees the other.
-	slot     atomic.Pointer[Resource[T]]
-	gate     atomic.Int64  // waiters in the low 32 bits, plus gateClosed and gateOver
-	genNow   atomic.Uint64 // copy of gen for the fast path
-	fastLent atomic.Int64  // acquisitions through the slot
+	// Each on its own cache line: the gate is read on every call and rarely written, the slot and the counter
+	// are written on every call.
+	_         [64]byte
+	gate      atomic.Int64  // waiters in the low 32 bits, plus gateClosed and gateOver
+	genNow    atomic.Uint64 // copy of gen for the fast path
+	_         [48]byte
+	slot      atomic.Pointer[Resource[T]]
+	_         [56]byte
+	fastLent  atomic.Int64 // acquisitions through the slot
+	_         [56]byte
+	waits     atomic.Int64 // acquisitions that waited, counted by the waiter
+	waitNanos atomic.Int64
+	_         [48]byte
+	coarse    atomic.Int64 // with WithCoarseClock: the clock, refreshed by a ticker
+	_         [56]byte
 
 	mu          sync.Mutex
 	idle        []*Resource[T] // LIFO stack, warmest on top; guarded by mu
@@ -110,8 +121,12 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	p.stop = make(chan struct{})
 	p.queue.gate = &p.gate
 	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
+	if res := cfg.coarseClock; res > 0 {
+		p.coarse.Store(p.clk.Now())
+		p.maintWG.Go(func() { p.every(res, func() { p.coarse.Store(p.clk.Now()) }) })
+	}
 	if every := p.sweepInterval(); every > 0 {
-		p.maintWG.Go(func() { p.maintain(every) })
+		p.maintWG.Go(func() { p.every(every, p.maintain) })
 	}
 	p.mu.Lock()
 	p.fillLocked(p.base)
@@ -176,7 +191,7 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 				p.queue.push(w)
 				r = p.slot.Swap(nil)
 				if r != nil && p.queue.head != w {
-					p.handOffLocked(r, p.queue.pop()) // earlier waiters first
+					p.handOffLocked(r, p.queue.pop(), 0) // earlier waiters first
 					r = nil
 				}
 			} else if p.queue.n == 0 {
@@ -232,7 +247,7 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 		p.acquiredHook()
 		return true, nil
 	}
-	now := p.clk.Now()
+	now := p.now()
 	switch {
 	case r.expiresAt != 0 && now >= r.expiresAt:
 		p.retireLent(r, ReasonLifetime, true)
@@ -269,20 +284,22 @@ func (p *Pool[T]) acquiredHook() {
 func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) {
 	p.fillLocked(ctx)
 	p.mu.Unlock()
-	start := p.clk.Now()
+	start := p.clk.Now() // the server may have served w already: then the wait is 0
 	select {
 	case r := <-w.ch:
-		err := w.err
+		// The server stamped the hand-off with its own clock reading, so the waiter reads none.
+		err, end := w.err, w.served
 		w.err = nil
 		p.waiters.Put(w)
 		if err != nil {
 			return nil, err
 		}
-		now := p.clk.Now()
-		p.stampLent(r, now)
-		p.recordWait(now - start)
+		wait := max(end-start, 0)
+		p.waits.Add(1)
+		p.waitNanos.Add(wait)
+		p.stampLent(r, end)
 		if p.hook != nil {
-			p.hook(Event{Kind: EventAcquired, Duration: time.Duration(now - start)})
+			p.hook(Event{Kind: EventAcquired, Duration: time.Duration(wait)})
 		}
 		return r, nil
 	case <-ctx.Done():
@@ -325,14 +342,6 @@ func (p *Pool[T]) gaveUpLocked(ctx context.Context) {
 	}
 }
 
-// recordWait records a wait that ended with a resource.
-func (p *Pool[T]) recordWait(wait int64) {
-	p.mu.Lock()
-	p.counts.Waits++
-	p.counts.WaitTime += time.Duration(wait)
-	p.mu.Unlock()
-}
-
 // stampLent records when and where r was lent, for leak detection.
 func (p *Pool[T]) stampLent(r *Resource[T], now int64) {
 	if p.cfg.leakThreshold <= 0 {
@@ -373,6 +382,7 @@ func (p *Pool[T]) Stats() Stats {
 	}
 	p.mu.Unlock()
 	s.Acquires += p.fastLent.Load()
+	s.Waits, s.WaitTime = p.waits.Load(), time.Duration(p.waitNanos.Load())
 	return s
 }
 
@@ -453,6 +463,14 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	}
 	p.wg.Wait()
 	return nil
+}
+
+// now reads the clock of the hot path: the coarse one with WithCoarseClock.
+func (p *Pool[T]) now() int64 {
+	if p.cfg.coarseClock > 0 {
+		return p.coarse.Load()
+	}
+	return p.clk.Now()
 }
 
 const (

@@ -89,6 +89,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{WithLeakDetection(-1, false), "pool: WithLeakDetection: threshold must be >= 0, got -1ns"},
 		{WithHook(nil), "pool: WithHook: func must not be nil"},
 		{WithClock(nil), "pool: WithClock: func must not be nil"},
+		{WithCoarseClock(-1), "pool: WithCoarseClock: resolution must be >= 0, got -1ns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

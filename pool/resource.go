@@ -48,7 +48,7 @@ func (r *Resource[T]) IdleSince() time.Time { return r.p.clk.At(r.idleSince) }
 // has been lent again.
 func (r *Resource[T]) Release() {
 	p := r.p
-	if now := p.clk.Now(); !p.park(r, now) {
+	if now := p.now(); !p.park(r, now) {
 		p.put(r, now, true)
 	}
 	if p.hook != nil {
@@ -62,7 +62,7 @@ func (r *Resource[T]) ReleaseUnused() {
 	p := r.p
 	var now int64
 	if r.expiresAt != 0 {
-		now = p.clk.Now()
+		now = p.now()
 	}
 	p.put(r, now, false)
 	if p.hook != nil {
@@ -138,7 +138,7 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 		r.idleSince = now
 	}
 	if w := p.queue.pop(); w != nil {
-		p.handOffLocked(r, w)
+		p.handOffLocked(r, w, now)
 		p.mu.Unlock()
 		return
 	}
@@ -148,8 +148,13 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 	p.mu.Unlock()
 }
 
-// handOffLocked lends r to the waiter w, just taken from the queue.
-func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T]) {
+// handOffLocked lends r to the waiter w, just taken from the queue, stamped with now (0: not read yet) as the
+// end of its wait.
+func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T], now int64) {
+	if now == 0 {
+		now = p.clk.Now()
+	}
+	w.served = now
 	r.state = stateLent
 	p.counts.Acquires++
 	w.ch <- r // buffered: never blocks

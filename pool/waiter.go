@@ -9,6 +9,7 @@ type waiter[T any] struct {
 	next, prev *waiter[T]
 	ch         chan *Resource[T]
 	err        error // why ch received nil: a creation error or ErrClosed
+	served     int64 // when it was handed a resource, by the server's clock
 	queued     bool
 }
 

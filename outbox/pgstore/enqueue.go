@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,7 +19,7 @@ type columns struct {
 	ids, topics, keys, headers []string
 	parts                      []int32
 	payloads                   [][]byte
-	created                    []any
+	created                    []time.Time
 }
 
 func (s *Store) prepare(ctx context.Context, msgs []outbox.Message) (*columns, error) {
@@ -26,7 +27,7 @@ func (s *Store) prepare(ctx context.Context, msgs []outbox.Message) (*columns, e
 	c := &columns{
 		ids: make([]string, len(msgs)), topics: make([]string, len(msgs)), keys: make([]string, len(msgs)),
 		headers: make([]string, len(msgs)), parts: make([]int32, len(msgs)), payloads: make([][]byte, len(msgs)),
-		created: make([]any, len(msgs)),
+		created: make([]time.Time, len(msgs)),
 	}
 	for i, m := range msgs {
 		if m.Topic == "" {

@@ -10,8 +10,11 @@
 // earlier transaction can still commit, so nothing is skipped, and a key's messages go out in the order of
 // the transactions that wrote them: for transactions that touch the same business rows (and so serialize on
 // their locks) that is their commit order. The cost: a long-running transaction anywhere in the database
-// holds delivery back until it ends; keep transactions short, and watch the oldest-pending-age metric. Rows
-// whose xid lies beyond the current snapshot's xmax (a dump restored into a new cluster) are claimable at once.
+// holds delivery back until it ends; keep transactions short, and watch the oldest-pending-age metric.
+//
+// Transaction ids are per cluster: after restoring a dump of a non-empty outbox into another cluster, pending
+// rows may carry ids the new cluster has not reached yet, and would wait until it does. Renumber them once
+// after the restore: UPDATE outbox SET xid = '1'::xid8 WHERE published_at IS NULL (order by seq then holds).
 //
 // # Several relays
 //
@@ -88,7 +91,7 @@ var _ interface {
 } = (*Store)(nil)
 
 type queries struct {
-	insert, claim, retry, toDead, del, markDone, purge, stats, list string
+	insert, claim, held, retry, toDead, purge, stats, list string
 }
 
 // New returns the store of the outbox reached through pool.
@@ -105,27 +108,27 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	t := cfg.Table
-	cols := "seq, id, topic, msg_key, part, payload, headers, created_at, attempts"
+	cols := "seq, xid::text::bigint, id, topic, msg_key, part, payload, headers, created_at, attempts"
 	s := &Store{pool: pool, cfg: cfg}
 	s.q = queries{
 		insert: "INSERT INTO " + t + " (id, topic, msg_key, part, payload, headers, created_at)" +
 			" SELECT u.id, u.topic, u.k, u.p, u.pl, NULLIF(u.h, '')::jsonb, u.c FROM unnest($1::text[], $2::text[]," +
 			" $3::text[], $4::int[], $5::bytea[], $6::text[], $7::timestamptz[]) AS u(id, topic, k, p, pl, h, c)",
-		claim: "WITH s AS (SELECT pg_current_snapshot() AS s) SELECT " + cols + " FROM " + t + " o, s" +
-			" WHERE o.published_at IS NULL AND o.part = ANY($1)" +
-			" AND (o.xid < pg_snapshot_xmin(s.s) OR o.xid >= pg_snapshot_xmax(s.s))" +
+		// Keys waiting behind a message in backoff or a parked dead letter are collected once (an InitPlan),
+		// not probed per row: that keeps the plan cheap enough that PostgreSQL does not JIT-compile it.
+		claim: "SELECT " + cols + " FROM " + t + " o WHERE o.published_at IS NULL" +
+			" AND o.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot())) AND o.part = ANY($1)" +
 			" AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $2)" +
-			" AND (o.msg_key = '' OR NOT EXISTS (SELECT 1 FROM " + t + " b WHERE b.msg_key = o.msg_key" +
-			" AND b.published_at IS NULL AND b.next_attempt_at > $2 AND b.seq <> o.seq))" +
-			" AND (o.msg_key = '' OR NOT EXISTS (SELECT 1 FROM " + t + "_dead d WHERE d.parked AND d.msg_key = o.msg_key))" +
-			" ORDER BY o.xid, o.seq LIMIT $3",
+			" AND NOT (o.msg_key = ANY(ARRAY(SELECT b.msg_key FROM " + t + " b WHERE b.published_at IS NULL" +
+			" AND b.next_attempt_at > $2 AND b.msg_key <> '' UNION ALL SELECT d.msg_key FROM " + t + "_dead d WHERE d.parked)))" +
+			" AND (o.xid, o.seq) > ($4::text::xid8, $5) ORDER BY o.xid, o.seq LIMIT $3",
+		held: "SELECT EXISTS (SELECT 1 FROM " + t + " b WHERE b.next_attempt_at IS NOT NULL AND b.published_at IS NULL" +
+			" AND b.next_attempt_at > $1) OR EXISTS (SELECT 1 FROM " + t + "_dead WHERE parked)",
 		retry: "UPDATE " + t + " SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE seq = $3",
 		toDead: "WITH m AS (DELETE FROM " + t + " WHERE seq = $4 RETURNING *) INSERT INTO " + t + "_dead" +
 			" (seq, xid, id, topic, msg_key, part, payload, headers, created_at, attempts, last_error, failed_at, parked)" +
 			" SELECT seq, xid, id, topic, msg_key, part, payload, headers, created_at, attempts + 1, $1, $2, $3 FROM m",
-		del:      "DELETE FROM " + t + " WHERE seq = ANY($1)",
-		markDone: "UPDATE " + t + " SET published_at = $1 WHERE seq = ANY($2)",
-		purge:    "DELETE FROM " + t + " WHERE seq IN (SELECT seq FROM " + t + " WHERE published_at < $1 LIMIT $2)",
+		purge: "DELETE FROM " + t + " WHERE seq IN (SELECT seq FROM " + t + " WHERE published_at < $1 LIMIT $2)",
 		stats: "SELECT (SELECT count(*) FROM " + t + " WHERE published_at IS NULL), (SELECT min(created_at) FROM " + t +
 			" WHERE published_at IS NULL), (SELECT count(*) FROM " + t + "_dead)",
 		list: "SELECT id, topic, msg_key, payload, headers, created_at, attempts, last_error, failed_at FROM " + t +

@@ -3,9 +3,11 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluice-go/sluice/outbox"
 	"github.com/sluice-go/sluice/outbox/internal/storeutil"
@@ -88,32 +90,44 @@ func (s *Store) Release(ctx context.Context, owner string) error {
 	return nil
 }
 
-// Claim implements [outbox.Store].
-func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time, limit int) ([]outbox.Record, error) {
-	rows, err := s.pool.Query(ctx, s.q.claim, storeutil.Partitions(leases), now, limit)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: claiming: %w", err)
+// Claim implements [outbox.Store]. The query must walk the pending index in (xid, seq) order and stop at
+// limit; on a young table without statistics the planner prefers reading every pending row and sorting, which
+// makes each claim cost the whole backlog. So it runs in a read-only transaction with sorting and JIT turned
+// off for it, all in one round trip.
+func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time, after *outbox.Record, limit int) ([]outbox.Record, bool, error) {
+	fromTxn, fromSeq := int64(0), int64(-1)
+	if after != nil {
+		fromTxn, fromSeq = after.Txn, after.Seq
 	}
 	out := make([]outbox.Record, 0, limit)
-	var h []byte
-	var part int32
-	for rows.Next() {
-		var r outbox.Record
-		if err := rows.Scan(&r.Seq, &r.ID, &r.Topic, &r.Key, &part, &r.Payload, &h, &r.CreatedAt, &r.Attempts); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("pgstore: claiming: %w", err)
+	var b pgx.Batch
+	b.Queue("BEGIN READ ONLY")
+	b.Queue("SET LOCAL enable_sort TO off")
+	b.Queue("SET LOCAL jit TO off")
+	var held bool
+	b.Queue(s.q.held, now).QueryRow(func(row pgx.Row) error { return row.Scan(&held) })
+	b.Queue(s.q.claim, storeutil.Partitions(leases), now, limit, strconv.FormatInt(fromTxn, 10), fromSeq).Query(func(rows pgx.Rows) error {
+		var h []byte
+		var part int32
+		for rows.Next() {
+			var r outbox.Record
+			if err := rows.Scan(&r.Seq, &r.Txn, &r.ID, &r.Topic, &r.Key, &part, &r.Payload, &h, &r.CreatedAt, &r.Attempts); err != nil {
+				return err
+			}
+			r.Partition = int(part)
+			var err error
+			if r.Headers, err = storeutil.DecodeHeaders(h); err != nil {
+				return err
+			}
+			out = append(out, r)
 		}
-		r.Partition = int(part)
-		if r.Headers, err = storeutil.DecodeHeaders(h); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, r)
+		return rows.Err()
+	})
+	b.Queue("COMMIT")
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, false, fmt.Errorf("pgstore: claiming: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: claiming: %w", err)
-	}
-	return out, nil
+	return out, held, nil
 }
 
 // fence checks, holding the owner's lease rows FOR SHARE until tx ends, that the records' partitions are still
@@ -130,26 +144,42 @@ func (s *Store) fence(ctx context.Context, tx pgx.Tx, owner string, leases []out
 	return storeutil.Fenced(cur, leases, recs)
 }
 
-// Complete implements [outbox.Store].
+// Complete implements [outbox.Store]. It runs in one round trip: a transaction that deletes (or marks) the
+// records of the partitions the owner still holds under the claimed epochs, holding those lease rows FOR
+// SHARE so no takeover commits in between. It commits with synchronous_commit off: losing a completion in a
+// database crash only means publishing those messages again, which de-duplication absorbs, while not waiting
+// for the WAL flush keeps the relay's transaction short, and with it the window in which it holds back the
+// commit-order watermark.
 func (s *Store) Complete(ctx context.Context, owner string, leases []outbox.Lease, recs []outbox.Record, now time.Time, keep bool) error {
 	seqs := make([]int64, len(recs))
 	for i, r := range recs {
 		seqs[i] = r.Seq
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.fence(ctx, tx, owner, leases, recs); err != nil {
-			return err
-		}
-		var err error
-		if keep {
-			_, err = tx.Exec(ctx, s.q.markDone, now, seqs)
-		} else {
-			_, err = tx.Exec(ctx, s.q.del, seqs)
-		}
-		return err
-	})
-	if err != nil {
+	parts, epochs := make([]int32, len(leases)), make([]int64, len(leases))
+	for i, l := range leases {
+		parts[i], epochs[i] = int32(l.Partition), l.Epoch
+	}
+	t := s.cfg.Table
+	held := "WITH l AS (SELECT part FROM " + t + "_leases WHERE owner = $1 AND (part, epoch) IN" +
+		" (SELECT * FROM unnest($2::int[], $3::bigint[])) FOR SHARE) "
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit TO off")
+	var done int64
+	if keep {
+		b.Queue(held+"UPDATE "+t+" SET published_at = $5 WHERE seq = ANY($4) AND part IN (SELECT part FROM l)",
+			owner, parts, epochs, seqs, now).Exec(func(ct pgconn.CommandTag) error { done = ct.RowsAffected(); return nil })
+	} else {
+		b.Queue(held+"DELETE FROM "+t+" WHERE seq = ANY($4) AND part IN (SELECT part FROM l)",
+			owner, parts, epochs, seqs).Exec(func(ct pgconn.CommandTag) error { done = ct.RowsAffected(); return nil })
+	}
+	b.Queue("COMMIT")
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("pgstore: completing: %w", err)
+	}
+	if done < int64(len(recs)) {
+		return fmt.Errorf("pgstore: completing: %w: %d of %d messages belong to partitions no longer held",
+			outbox.ErrLeaseLost, int64(len(recs))-done, len(recs))
 	}
 	return nil
 }

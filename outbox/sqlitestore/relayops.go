@@ -17,24 +17,12 @@ var _ interface {
 	outbox.DeadLetters
 } = (*Store)(nil)
 
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
 // Lease implements [outbox.Store].
 func (s *Store) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]outbox.Lease, error) {
 	t := s.cfg.Table
 	n, exp := now.UnixNano(), now.Add(ttl).UnixNano()
 	var out []outbox.Lease
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := storeutil.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		out = nil
 		if _, err := tx.ExecContext(ctx, "INSERT INTO "+t+"_relays (owner, expires_at) VALUES (?, ?)"+
 			" ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at", owner, exp); err != nil {
@@ -47,7 +35,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, ttl time
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+t+"_relays").Scan(&live); err != nil {
 			return err
 		}
-		held, err := scanLeases(tx.QueryContext(ctx, "SELECT part, epoch FROM "+t+"_leases WHERE owner = ? ORDER BY part", owner))
+		held, err := storeutil.ScanLeases(tx.QueryContext(ctx, "SELECT part, epoch FROM "+t+"_leases WHERE owner = ? ORDER BY part", owner))
 		if err != nil {
 			return err
 		}
@@ -62,7 +50,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, ttl time
 		}
 		out = keep
 		if need > 0 {
-			got, err := scanLeases(tx.QueryContext(ctx, "UPDATE "+t+"_leases SET owner = ?, epoch = epoch + 1, expires_at = ?"+
+			got, err := storeutil.ScanLeases(tx.QueryContext(ctx, "UPDATE "+t+"_leases SET owner = ?, epoch = epoch + 1, expires_at = ?"+
 				" WHERE part IN (SELECT part FROM "+t+"_leases WHERE owner = '' OR expires_at <= ? ORDER BY part LIMIT ?)"+
 				" RETURNING part, epoch", owner, exp, n, need))
 			if err != nil {
@@ -78,26 +66,10 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, ttl time
 	return out, nil
 }
 
-func scanLeases(rows *sql.Rows, err error) ([]outbox.Lease, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []outbox.Lease
-	for rows.Next() {
-		var l outbox.Lease
-		if err := rows.Scan(&l.Partition, &l.Epoch); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
-}
-
 // Release implements [outbox.Store].
 func (s *Store) Release(ctx context.Context, owner string) error {
 	t := s.cfg.Table
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := storeutil.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "UPDATE "+t+"_leases SET owner = '', expires_at = 0 WHERE owner = ?", owner); err != nil {
 			return err
 		}
@@ -116,51 +88,30 @@ func jsonInts[T int | int32 | int64](xs []T) string {
 }
 
 // Claim implements [outbox.Store].
-func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time, limit int) ([]outbox.Record, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.claim, jsonInts(storeutil.Partitions(leases)), now.UnixNano(), limit)
+func (s *Store) Claim(ctx context.Context, leases []outbox.Lease, now time.Time, after *outbox.Record, limit int) ([]outbox.Record, bool, error) {
+	var from int64 = -1
+	if after != nil {
+		from = after.Seq
+	}
+	var held bool
+	if err := s.db.QueryRowContext(ctx, s.q.held, now.UnixNano()).Scan(&held); err != nil {
+		return nil, false, fmt.Errorf("sqlitestore: claiming: %w", err)
+	}
+	out, err := storeutil.ScanRecords(s.db.QueryContext(ctx, s.q.claim, jsonInts(storeutil.Partitions(leases)), now.UnixNano(), limit, from))
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: claiming: %w", err)
+		return nil, false, fmt.Errorf("sqlitestore: claiming: %w", err)
 	}
-	defer rows.Close()
-	out := make([]outbox.Record, 0, limit)
-	for rows.Next() {
-		var r outbox.Record
-		var h []byte
-		var created int64
-		if err := rows.Scan(&r.Seq, &r.ID, &r.Topic, &r.Key, &r.Partition, &r.Payload, &h, &created, &r.Attempts); err != nil {
-			return nil, fmt.Errorf("sqlitestore: claiming: %w", err)
-		}
-		if r.Headers, err = storeutil.DecodeHeaders(h); err != nil {
-			return nil, err
-		}
-		r.CreatedAt = time.Unix(0, created)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: claiming: %w", err)
-	}
-	return out, nil
+	return out, held, nil
 }
 
 func (s *Store) fence(ctx context.Context, tx *sql.Tx, owner string, leases []outbox.Lease, recs []outbox.Record) error {
-	held, err := scanLeases(tx.QueryContext(ctx, "SELECT part, epoch FROM "+s.cfg.Table+"_leases WHERE owner = ?", owner))
-	if err != nil {
-		return err
-	}
-	cur := make(map[int]int64, len(held))
-	for _, l := range held {
-		cur[l.Partition] = l.Epoch
-	}
-	return storeutil.Fenced(cur, leases, recs)
+	return storeutil.FenceTx(ctx, tx, "SELECT part, epoch FROM "+s.cfg.Table+"_leases WHERE owner = ?", owner, leases, recs)
 }
 
 // Complete implements [outbox.Store].
 func (s *Store) Complete(ctx context.Context, owner string, leases []outbox.Lease, recs []outbox.Record, now time.Time, keep bool) error {
-	seqs := make([]int64, len(recs))
-	for i, r := range recs {
-		seqs[i] = r.Seq
-	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	seqs := storeutil.Seqs(recs)
+	err := storeutil.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		if err := s.fence(ctx, tx, owner, leases, recs); err != nil {
 			return err
 		}
@@ -188,7 +139,7 @@ func (s *Store) Retry(ctx context.Context, owner string, leases []outbox.Lease, 
 
 // DeadLetter implements [outbox.Store].
 func (s *Store) DeadLetter(ctx context.Context, owner string, leases []outbox.Lease, rec outbox.Record, lastErr string, now time.Time, park bool) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := storeutil.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		if err := s.fence(ctx, tx, owner, leases, []outbox.Record{rec}); err != nil {
 			return err
 		}
@@ -236,26 +187,11 @@ func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
 
 // ListDeadLetters implements [outbox.DeadLetters].
 func (s *Store) ListDeadLetters(ctx context.Context, after string, limit int) ([]outbox.DeadLetter, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.list, after, limit)
+	out, err := storeutil.ScanDeadLetters(s.db.QueryContext(ctx, s.q.list, after, limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: listing dead letters: %w", err)
 	}
-	defer rows.Close()
-	var out []outbox.DeadLetter
-	for rows.Next() {
-		var d outbox.DeadLetter
-		var seq, part, created, failed int64
-		var h []byte
-		if err := rows.Scan(&seq, &d.ID, &d.Topic, &d.Key, &part, &d.Payload, &h, &created, &d.Attempts, &d.LastError, &failed); err != nil {
-			return nil, fmt.Errorf("sqlitestore: listing dead letters: %w", err)
-		}
-		if d.Headers, err = storeutil.DecodeHeaders(h); err != nil {
-			return nil, err
-		}
-		d.CreatedAt, d.FailedAt = time.Unix(0, created), time.Unix(0, failed)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func idList(ids []string) string {
@@ -267,7 +203,7 @@ func idList(ids []string) string {
 func (s *Store) Replay(ctx context.Context, ids ...string) (int, error) {
 	t := s.cfg.Table
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := storeutil.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "INSERT INTO "+t+" (seq, id, topic, msg_key, part, payload, headers, created_at)"+
 			" SELECT seq, id, topic, msg_key, part, payload, headers, created_at FROM "+t+"_dead WHERE id IN (SELECT value FROM json_each(?))",
 			idList(ids))

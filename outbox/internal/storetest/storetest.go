@@ -193,6 +193,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Retention", func(t *testing.T) { t.Parallel(); testRetention(t, h) })
 	t.Run("Hooks", func(t *testing.T) { t.Parallel(); testHooks(t, h) })
 	t.Run("TraceHeaders", func(t *testing.T) { t.Parallel(); testTraceHeaders(t, h) })
+	t.Run("LeaseShare", func(t *testing.T) { t.Parallel(); testLeaseShare(t, h) })
+	t.Run("Fencing", func(t *testing.T) { t.Parallel(); testFencing(t, h) })
 }
 
 func testDelivery(t *testing.T, h Harness, relays int) {
@@ -249,7 +251,7 @@ func testRolledBack(t *testing.T, h Harness) {
 func testPoison(t *testing.T, h Harness, policy outbox.DeadLetterPolicy) {
 	store := h.New(t)
 	b := NewBroker()
-	msgs := Messages(t.Name(), 60, 6) // key k0 holds messages 0, 6, 12, ...
+	msgs := Messages(t.Name(), 300, 6) // key k0 holds messages 0, 6, 12, ...; batches of 64 are prefetched
 	poison := msgs[12].ID
 	b.SetFail(func(m outbox.Message) error {
 		if m.ID == poison {
@@ -324,30 +326,36 @@ func testBrokerOutage(t *testing.T, h Harness) {
 	waitPending(t, store, 0)
 }
 
-// crashingStore fails every operation once killed, like a relay process that died: what it published stays
-// pending, and its leases stay until they expire.
-type crashingStore struct {
+// Crashing wraps a store so that, once killed, completing, leasing and releasing fail, like a relay process
+// that died: what it published stays pending, and its leases stay until they expire.
+type Crashing struct {
 	outbox.Store
 	dead atomic.Bool
 }
 
+// Kill makes every later completion, lease and release fail.
+func (c *Crashing) Kill() { c.dead.Store(true) }
+
+// Killed reports whether Kill was called.
+func (c *Crashing) Killed() bool { return c.dead.Load() }
+
 var errCrashed = errors.New("relay crashed")
 
-func (c *crashingStore) Complete(ctx context.Context, owner string, l []outbox.Lease, r []outbox.Record, now time.Time, keep bool) error {
+func (c *Crashing) Complete(ctx context.Context, owner string, l []outbox.Lease, r []outbox.Record, now time.Time, keep bool) error {
 	if c.dead.Load() {
 		return errCrashed
 	}
 	return c.Store.Complete(ctx, owner, l, r, now, keep)
 }
 
-func (c *crashingStore) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]outbox.Lease, error) {
+func (c *Crashing) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]outbox.Lease, error) {
 	if c.dead.Load() {
 		return nil, errCrashed
 	}
 	return c.Store.Lease(ctx, owner, now, ttl)
 }
 
-func (c *crashingStore) Release(ctx context.Context, owner string) error {
+func (c *Crashing) Release(ctx context.Context, owner string) error {
 	if c.dead.Load() {
 		return errCrashed
 	}
@@ -359,14 +367,14 @@ func testRelayCrash(t *testing.T, h Harness) {
 	b := NewBroker()
 	msgs := Messages(t.Name(), 400, 9)
 	h.enqueueAll(t, store, msgs, 50)
-	crashing := &crashingStore{Store: store}
+	crashing := &Crashing{Store: store}
 	// The first relay dies right after the broker acknowledged its second batch, before completing it.
 	var calls atomic.Int64
 	pub := b.Publisher()
 	killer := outbox.ConcurrentPublisherFunc(func(ctx context.Context, m outbox.Message) error {
 		err := pub.Publish(ctx, []outbox.Message{m})
 		if calls.Add(1) == 100 {
-			crashing.dead.Store(true)
+			crashing.Kill()
 		}
 		if err != nil {
 			return err[0]
@@ -374,7 +382,7 @@ func testRelayCrash(t *testing.T, h Harness) {
 		return nil
 	})
 	stop1 := RunRelays(t, crashing, killer, 1, fast()...)
-	for !crashing.dead.Load() {
+	for !crashing.Killed() {
 		time.Sleep(5 * time.Millisecond) // waiting for the crash point
 	}
 	stop1()
@@ -460,5 +468,95 @@ func testTraceHeaders(t *testing.T, h Harness) {
 	want := map[string]string{"own": "1", ctxutil.HeaderRequestID: "req-42", ctxutil.HeaderTraceParent: tp}
 	if fmt.Sprint(got[0].Headers) != fmt.Sprint(want) || got[0].ID == "" {
 		t.Fatalf("published %+v, want headers %v and a generated ID", got[0], want)
+	}
+}
+
+// testLeaseShare: four relays end up holding a quarter of the partitions each.
+func testLeaseShare(t *testing.T, h Harness) {
+	store := h.New(t)
+	b := NewBroker()
+	const relays = 4
+	var held [relays]atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{}, relays)
+	for i := range relays {
+		r, err := outbox.NewRelay(store, b.Publisher(), fast(outbox.WithStatsInterval(10*time.Millisecond),
+			outbox.WithHook(func(ev outbox.Event) {
+				if ev.Kind == outbox.EventStats {
+					held[i].Store(int64(ev.Partitions))
+				}
+			}))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = r.Run(ctx); done <- struct{}{} }()
+	}
+	defer func() {
+		cancel()
+		for range relays {
+			<-done
+		}
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		fair := true
+		for i := range relays {
+			if held[i].Load() != 16/relays {
+				fair = false
+			}
+		}
+		if fair {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions held: %d %d %d %d, want 4 each", held[0].Load(), held[1].Load(), held[2].Load(), held[3].Load())
+		}
+		time.Sleep(10 * time.Millisecond) // rebalancing happens on the relays' lease rounds
+	}
+}
+
+// testFencing: a relay whose lease expired and was taken over cannot complete the messages it claimed; they
+// stay pending for the new owner.
+func testFencing(t *testing.T, h Harness) {
+	store := h.New(t)
+	ctx := context.Background()
+	msgs := Messages(t.Name(), 10, 1)
+	if err := h.Enqueue(ctx, store, msgs, true); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	old, err := store.Lease(ctx, "old", t0, time.Second)
+	if err != nil || len(old) == 0 {
+		t.Fatalf("Lease(old) = %v, %v", old, err)
+	}
+	// On PostgreSQL rows become claimable once every older transaction (of any test) has ended.
+	var recs []outbox.Record
+	for deadline := time.Now().Add(10 * time.Second); len(recs) != len(msgs); {
+		var err error
+		if recs, _, err = store.Claim(ctx, old, t0, nil, 100); err != nil || time.Now().After(deadline) {
+			t.Fatalf("Claim = %d records, %v", len(recs), err)
+		}
+		time.Sleep(5 * time.Millisecond) // waiting for other transactions to end
+	}
+	// Two seconds later the old owner's lease has expired; a new relay takes the partitions over.
+	t1 := t0.Add(2 * time.Second)
+	taken, err := store.Lease(ctx, "new", t1, time.Second)
+	if err != nil || len(taken) != len(old) {
+		t.Fatalf("Lease(new) = %v, %v; want the %d expired partitions", taken, err, len(old))
+	}
+	for i, l := range taken {
+		if l.Epoch <= old[i].Epoch {
+			t.Fatalf("epoch of partition %d did not grow on takeover: %d -> %d", l.Partition, old[i].Epoch, l.Epoch)
+		}
+	}
+	if err := store.Complete(ctx, "old", old, recs, t1, false); !errors.Is(err, outbox.ErrLeaseLost) {
+		t.Fatalf("Complete by the fenced-off relay = %v, want ErrLeaseLost", err)
+	}
+	if st, _ := store.Stats(ctx); st.Pending != int64(len(msgs)) {
+		t.Fatalf("pending = %d after a fenced completion, want %d", st.Pending, len(msgs))
+	}
+	if err := store.Complete(ctx, "new", taken, recs, t1, false); err != nil {
+		t.Fatalf("Complete by the new owner = %v", err)
 	}
 }

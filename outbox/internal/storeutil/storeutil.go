@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-go/sluice/outbox"
 )
@@ -40,10 +41,16 @@ func Fenced(current map[int]int64, claimed []outbox.Lease, recs []outbox.Record)
 	return nil
 }
 
-// EncodeHeaders returns the JSON text of h, or nil when h is empty.
+// EncodeHeaders returns the JSON text of h, or nil when h is empty. Keys and values must be valid UTF-8:
+// JSON would silently replace invalid bytes, merging distinct keys.
 func EncodeHeaders(h map[string]string) ([]byte, error) {
 	if len(h) == 0 {
 		return nil, nil
+	}
+	for k, v := range h {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, fmt.Errorf("outbox: header %q: keys and values must be valid UTF-8", k)
+		}
 	}
 	return json.Marshal(h)
 }
