@@ -229,6 +229,15 @@ func testInboundTimeout(t *testing.T, s *service) {
 	if got := s.app.gateway.LastDeadline(); got <= time.Second || got > 5*time.Second {
 		t.Fatalf("without an inbound timeout the gateway was given %s, want the 5s server budget less time spent", got)
 	}
+
+	// A deadline the gateway cannot meet ends the request with 504 when it passes, not when the gateway answers.
+	s.setFaults(t, "payment", `{"latency": "2s"}`)
+	defer s.setFaults(t, "payment", `{}`)
+	start := time.Now()
+	resp, body = s.do(t, "POST", "/orders", order, "X-Forwarded-For", "10.4.0.1", ctxutil.HeaderTimeout, "300m")
+	if took := time.Since(start); resp.StatusCode != http.StatusGatewayTimeout || took > 1500*time.Millisecond {
+		t.Fatalf("a 300ms deadline against a 2s gateway: %d after %s: %s", resp.StatusCode, took, body)
+	}
 }
 
 func testRateLimit(t *testing.T, s *service) {
