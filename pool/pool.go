@@ -490,7 +490,7 @@ func (p *Pool[T]) unparkLocked() {
 // syncOverLocked turns parking off while the pool holds more than its maximum size, so releases go through
 // put, which destroys the surplus.
 func (p *Pool[T]) syncOverLocked() {
-	over := p.totalLocked()-p.destroying > p.maxSize
+	over := p.overLocked()
 	if over != (p.gate.Load()&gateOver != 0) {
 		if over {
 			p.gate.Or(gateOver)
@@ -498,6 +498,21 @@ func (p *Pool[T]) syncOverLocked() {
 			p.gate.And(^gateOver)
 		}
 	}
+}
+
+// overLocked reports whether the pool holds more than its maximum size, not counting resources being destroyed.
+func (p *Pool[T]) overLocked() bool { return p.totalLocked()-p.destroying > p.maxSize }
+
+// surplusLocked returns why a resource that has just come back or into existence must be destroyed rather than
+// kept: the pool is closed or over its maximum size. It returns numReasons if the resource may stay.
+func (p *Pool[T]) surplusLocked() DestroyReason {
+	switch {
+	case p.closed:
+		return ReasonClosed
+	case p.overLocked():
+		return ReasonResize
+	}
+	return numReasons
 }
 
 func (p *Pool[T]) checkDrainedLocked() {

@@ -124,7 +124,7 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 		reason = ReasonReset
 	case r.expiresAt != 0 && now >= r.expiresAt:
 		reason = ReasonLifetime
-	case p.totalLocked()-p.destroying > p.maxSize:
+	case p.overLocked():
 		reason = ReasonResize
 	}
 	if reason != numReasons {
