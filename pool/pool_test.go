@@ -378,3 +378,33 @@ func TestCreateErrorGoesToWaiter(t *testing.T) {
 		}
 	})
 }
+
+// A waiter that gives up just as it is handed a resource must pass the resource on: it is never lost, whichever
+// of the two the waiter sees first. Each round races the cancellation with the hand-off.
+func TestWaiterGivingUpWhenServedLosesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, b := newTestPool(t, WithMaxSize(1))
+		defer closePool(t, p)
+		for round := range 200 {
+			r, err := p.Acquire(t.Context())
+			if err != nil {
+				t.Fatalf("round %d: the pool's one resource is gone: %v", round, err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			got := make(chan *Resource[*conn], 1)
+			go func() {
+				r, _ := p.Acquire(ctx)
+				got <- r
+			}()
+			synctest.Wait() // queued
+			cancel()
+			r.Release()
+			if r := <-got; r != nil {
+				r.Release()
+			}
+			if s := p.Stats(); s.Total != 1 || s.Idle != 1 || s.Waiting != 0 || b.alive.Load() != 1 {
+				t.Fatalf("round %d: %+v, %d alive; want the one resource idle", round, s, b.alive.Load())
+			}
+		}
+	})
+}
