@@ -88,7 +88,7 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 	r.state = stateLent
 	p.lent++
 	// Close, or SetMaxSize shrinking the pool, may have come while the creation ran.
-	if reason := p.surplusLocked(); reason != numReasons {
+	if reason := p.retireReasonLocked(r, 0); reason != numReasons {
 		p.mu.Unlock()
 		p.retireLent(r, reason, false)
 		return
