@@ -86,6 +86,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{WithMaxConcurrentCreates(0), "pool: WithMaxConcurrentCreates: count must be >= 1, got 0"},
 		{WithCreateTimeout(-1), "pool: WithCreateTimeout: duration must be >= 0, got -1ns"},
 		{WithCreateBackoff(time.Second, time.Millisecond), "pool: WithCreateBackoff: need 0 <= min <= max, got 1s and 1ms"},
+		{WithCreateBackoff(0, time.Second), "pool: WithCreateBackoff: min must be > 0 when max is, got 0s and 1s"},
 		{WithLeakDetection(-1, false), "pool: WithLeakDetection: threshold must be >= 0, got -1ns"},
 		{WithHook(nil), "pool: WithHook: func must not be nil"},
 		{WithClock(nil), "pool: WithClock: func must not be nil"},
