@@ -254,6 +254,7 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, v V) error {
 		if err != nil {
 			return fmt.Errorf("cache: Set: encode: %w", err)
 		}
+		c.detach(key)
 		rctx, cancel := c.remoteCtx(ctx)
 		err = c.remote.Set(rctx, rk, b, c.jittered(c.remoteTTL))
 		cancel()
@@ -286,6 +287,7 @@ func (c *Cache[K, V]) Delete(ctx context.Context, key K) error {
 	}
 	var err error
 	if c.remote != nil {
+		c.detach(key)
 		rctx, cancel := c.remoteCtx(ctx)
 		err = c.remote.Delete(rctx, rk)
 		cancel()
@@ -299,6 +301,15 @@ func (c *Cache[K, V]) Delete(ctx context.Context, key K) error {
 		err = perr
 	}
 	return err
+}
+
+// detach keeps a load running for key from writing the remote tier or filling the local one. Set and Delete
+// call it before they write the remote tier: a load that read the source before the write would otherwise
+// finish during that write and leave its older value in the remote tier, where the write has already been.
+func (c *Cache[K, V]) detach(key K) {
+	c.mu.Lock()
+	c.forget(key)
+	c.mu.Unlock()
 }
 
 // drop removes key from the local tier and keeps any load running for it from filling it again.

@@ -513,21 +513,27 @@ func TestSetAndDelete(t *testing.T) {
 	}
 }
 
+// startGatedLoad makes a cache whose loader returns "old" once gate is closed, and starts a Get of "k" whose
+// result goes to got. It returns when the load waits in the loader. Call it in a synctest bubble.
+func startGatedLoad(t *testing.T, opts ...Option) (c *Cache[string, string], gate chan struct{}, got chan string) {
+	gate, got = make(chan struct{}), make(chan string, 1)
+	c = newCache[string, string](t, append(opts, WithLoader(func(context.Context, string) (string, error) {
+		<-gate
+		return "old", nil
+	}))...)
+	go func() {
+		v, _ := c.Get(context.Background(), "k")
+		got <- v
+	}()
+	synctest.Wait()
+	return c, gate, got
+}
+
 // A write during a load wins: the load's older value must not land in the local tier after it.
 func TestWriteDuringLoadWins(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		gate := make(chan struct{})
-		c := newCache[string, string](t, WithLoader(func(context.Context, string) (string, error) {
-			<-gate
-			return "old", nil
-		}))
+		c, gate, got := startGatedLoad(t)
 		ctx := context.Background()
-		got := make(chan string, 1)
-		go func() {
-			v, _ := c.Get(ctx, "k")
-			got <- v
-		}()
-		synctest.Wait()
 		if err := c.Set(ctx, "k", "new"); err != nil {
 			t.Fatal(err)
 		}
@@ -540,6 +546,68 @@ func TestWriteDuringLoadWins(t *testing.T) {
 			t.Fatalf("Get after the racing load = %q, want the written value", v)
 		}
 	})
+}
+
+// pausingRemote pauses the first Set or Delete once it has written, until resume is closed, so that a load can
+// finish in the middle of a write.
+type pausingRemote struct {
+	*memRemote
+	armed          atomic.Bool
+	paused, resume chan struct{}
+}
+
+func (r *pausingRemote) pause() {
+	if r.armed.CompareAndSwap(true, false) {
+		close(r.paused)
+		<-r.resume
+	}
+}
+
+func (r *pausingRemote) Set(ctx context.Context, key string, b []byte, ttl time.Duration) error {
+	err := r.memRemote.Set(ctx, key, b, ttl)
+	r.pause()
+	return err
+}
+
+func (r *pausingRemote) Delete(ctx context.Context, key string) error {
+	err := r.memRemote.Delete(ctx, key)
+	r.pause()
+	return err
+}
+
+// A load that read the source before a write and finishes while the write is under way must not leave its older
+// value in the remote tier, where other instances would read it for the remote TTL.
+func TestLoadFinishingDuringWriteLeavesNoStaleRemote(t *testing.T) {
+	for _, op := range []string{"Set", "Delete"} {
+		t.Run(op, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				remote := &pausingRemote{memRemote: newMemRemote(), paused: make(chan struct{}), resume: make(chan struct{})}
+				c, gate, got := startGatedLoad(t, WithRemote(remote))
+				ctx := context.Background()
+				remote.armed.Store(true)
+				done := make(chan error, 1)
+				go func() {
+					if op == "Set" {
+						done <- c.Set(ctx, "k", "new")
+					} else {
+						done <- c.Delete(ctx, "k")
+					}
+				}()
+				<-remote.paused // the write is in the remote tier; the writer has not returned
+				close(gate)
+				<-got
+				synctest.Wait() // the load has finished
+				close(remote.resume)
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				b, ok := remote.raw("k")
+				if op == "Set" && string(b) != `"new"` || op == "Delete" && ok {
+					t.Fatalf("remote holds %q (present %v) after %s raced with a load of the old value", b, ok, op)
+				}
+			})
+		})
+	}
 }
 
 func TestGetMany(t *testing.T) {

@@ -55,7 +55,7 @@ func TestChaos(t *testing.T) {
 	}
 	p, err := New(create, WithMaxSize(max), WithMinIdle(1), WithDestroy(destroy),
 		WithValidate(validate, 0, time.Second), WithMaxLifetime(20*time.Millisecond, 0.5),
-		WithMaxIdleTime(5*time.Millisecond), WithCreateBackoff(0, time.Millisecond),
+		WithMaxIdleTime(5*time.Millisecond), WithCreateBackoff(100*time.Microsecond, time.Millisecond),
 		WithMaxConcurrentCreates(2), WithCreateTimeout(time.Second),
 		WithHook(func(e Event) {
 			if e.Kind == EventCreated || e.Kind == EventDestroyed {

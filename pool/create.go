@@ -85,17 +85,18 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 	r.gen = r.p.gen
 	r.index = len(p.all)
 	p.all = append(p.all, r)
-	if p.closed {
-		r.state = stateLent
-		p.lent++
+	r.state = stateLent
+	p.lent++
+	// Close, or SetMaxSize shrinking the pool, may have come while the creation ran.
+	if reason := p.retireReasonLocked(r, 0); reason != numReasons {
 		p.mu.Unlock()
-		p.retireLent(r, ReasonClosed, false)
+		p.retireLent(r, reason, false)
 		return
 	}
 	if w := p.queue.pop(); w != nil {
-		p.lent++
 		p.handOffLocked(r, w, now)
 	} else {
+		p.lent--
 		r.state = stateIdle
 		p.idle = append(p.idle, r)
 	}

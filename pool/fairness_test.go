@@ -62,3 +62,33 @@ func TestNoBargingPastWaiters(t *testing.T) {
 		}
 	})
 }
+
+// A Release that parks its resource just as an Acquire queues takes the resource back out of the slot, unless
+// something else took it first. When that something is a lock holder tidying the slot (SetMaxSize, Reset, the
+// maintainer), the resource must go to the queued waiter, not to the idle stack where nobody would hand it over.
+// The interleaving cannot be forced from outside, so the test builds the state the Release leaves: the waiter
+// queued and the resource in the slot.
+func TestSlotEmptiedWhileWaiterQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := newTestPool(t, WithMaxSize(1))
+		defer closePool(t, p)
+		r, _ := p.Acquire(t.Context())
+		got := make(chan *Resource[*conn], 1)
+		go func() {
+			r, _ := p.Acquire(t.Context())
+			got <- r
+		}()
+		synctest.Wait() // queued
+		// The Release saw no waiter, then parked r; it will find the slot emptied and leave r to whoever did it.
+		r.idleSince, r.state = p.now(), stateIdle
+		p.slot.Store(r)
+		p.SetMaxSize(1)
+		synctest.Wait()
+		select {
+		case r := <-got:
+			r.Release()
+		default:
+			t.Fatalf("the waiter was not served the resource taken from the slot: %+v", p.Stats())
+		}
+	})
+}

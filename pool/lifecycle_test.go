@@ -355,3 +355,64 @@ func TestCoarseClock(t *testing.T) {
 		closePool(t, p) // stops the ticker, or goleak complains
 	})
 }
+
+// Shrinking the pool while resources are being created or checked by keepalive must not leave it over its new
+// maximum size once they are done.
+func TestShrinkDuringCreateAndKeepalive(t *testing.T) {
+	t.Run("create", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := &backend{t: t}
+			slow := func(ctx context.Context) (*conn, error) {
+				time.Sleep(time.Second)
+				return b.create(ctx)
+			}
+			p, err := New(slow, WithMaxSize(2), WithDestroy(b.destroy))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closePool(t, p)
+			got := make(chan *Resource[*conn], 2)
+			for range 2 {
+				go func() {
+					r, _ := p.Acquire(context.Background())
+					got <- r
+				}()
+			}
+			synctest.Wait() // two creations under way
+			p.SetMaxSize(1)
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			if s := p.Stats(); s.Total != 1 || s.InUse != 1 || s.Waiting != 1 || b.alive.Load() != 1 {
+				t.Fatalf("after creations that outlived a shrink to 1: %+v, %d alive; want 1 lent, 1 waiting", s,
+					b.alive.Load())
+			}
+			(<-got).Release()
+			(<-got).Release()
+		})
+	})
+	t.Run("keepalive", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var first atomic.Bool
+			inCheck, proceed := make(chan struct{}), make(chan struct{})
+			validate := func(context.Context, *conn) error {
+				if first.CompareAndSwap(false, true) {
+					close(inCheck)
+					<-proceed
+				}
+				return nil
+			}
+			p, b := newTestPool(t, WithMaxSize(3), WithMinIdle(2), WithKeepalive(time.Minute),
+				WithValidate(validate, time.Hour, 5*time.Second))
+			defer closePool(t, p)
+			held, _ := p.Acquire(t.Context())
+			<-inCheck // one idle resource out for its check, one idle, one held
+			p.SetMaxSize(1)
+			close(proceed)
+			synctest.Wait()
+			if s := p.Stats(); s.Total != 1 || b.alive.Load() != 1 {
+				t.Fatalf("after a keepalive check that outlived a shrink to 1: %+v, %d alive", s, b.alive.Load())
+			}
+			held.Release()
+		})
+	})
+}

@@ -134,7 +134,7 @@ func (p *Pool[T]) keepalive() {
 // waiter needs it.
 func (p *Pool[T]) putBack(r *Resource[T]) {
 	p.mu.Lock()
-	if p.closed || r.gen != p.gen || p.queue.n > 0 {
+	if p.queue.n > 0 || p.retireReasonLocked(r, 0) != numReasons {
 		p.mu.Unlock()
 		p.put(r, 0, false)
 		return

@@ -169,11 +169,14 @@ func WithCreateTimeout(d time.Duration) Option {
 
 // WithCreateBackoff sets the delay before a creation that follows a failed one: min doubled per consecutive
 // failure up to max, reset by a success, so a dead backend is not dialled in a tight loop. The default is 10ms
-// to 1s. Repeating it keeps the last values.
+// to 1s; (0, 0) turns the backoff off. Repeating it keeps the last values.
 func WithCreateBackoff(min, max time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if min < 0 || max < min {
+		switch {
+		case min < 0 || max < min:
 			c.fail("WithCreateBackoff: need 0 <= min <= max, got %s and %s", min, max)
+		case min == 0 && max > 0: // doubling 0 would never back off
+			c.fail("WithCreateBackoff: min must be > 0 when max is, got %s and %s", min, max)
 		}
 		c.backoffMin, c.backoffMax = min, max
 	})

@@ -478,19 +478,27 @@ const (
 	gateOver   = 1 << 41
 )
 
-// unparkLocked moves the parked resource, if any, to the idle stack.
+// unparkLocked moves the parked resource, if any, to the first waiter or the idle stack. A waiter can be queued
+// while a resource is parked: a Release that parked just as the waiter queued leaves the resource to whoever
+// empties the slot first.
 func (p *Pool[T]) unparkLocked() {
-	if r := p.slot.Swap(nil); r != nil {
-		r.state = stateIdle
-		p.lent--
-		p.idle = append(p.idle, r)
+	r := p.slot.Swap(nil)
+	if r == nil {
+		return
 	}
+	if p.queue.n > 0 && p.retireReasonLocked(r, p.clk.Now()) == numReasons {
+		p.handOffLocked(r, p.queue.pop(), 0)
+		return
+	}
+	r.state = stateIdle
+	p.lent--
+	p.idle = append(p.idle, r)
 }
 
 // syncOverLocked turns parking off while the pool holds more than its maximum size, so releases go through
 // put, which destroys the surplus.
 func (p *Pool[T]) syncOverLocked() {
-	over := p.totalLocked()-p.destroying > p.maxSize
+	over := p.overLocked()
 	if over != (p.gate.Load()&gateOver != 0) {
 		if over {
 			p.gate.Or(gateOver)
@@ -498,6 +506,26 @@ func (p *Pool[T]) syncOverLocked() {
 			p.gate.And(^gateOver)
 		}
 	}
+}
+
+// overLocked reports whether the pool holds more than its maximum size, not counting resources being destroyed.
+func (p *Pool[T]) overLocked() bool { return p.totalLocked()-p.destroying > p.maxSize }
+
+// retireReasonLocked returns why r, lent or just created, must be destroyed rather than kept or lent again: the
+// pool is closed or reset, r is past its lifetime at now (0: not checked), or the pool is over its maximum
+// size. It returns numReasons if r may stay.
+func (p *Pool[T]) retireReasonLocked(r *Resource[T], now int64) DestroyReason {
+	switch {
+	case p.closed:
+		return ReasonClosed
+	case r.gen != p.gen:
+		return ReasonReset
+	case r.expiresAt != 0 && now >= r.expiresAt:
+		return ReasonLifetime
+	case p.overLocked():
+		return ReasonResize
+	}
+	return numReasons
 }
 
 func (p *Pool[T]) checkDrainedLocked() {

@@ -86,6 +86,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{WithMaxConcurrentCreates(0), "pool: WithMaxConcurrentCreates: count must be >= 1, got 0"},
 		{WithCreateTimeout(-1), "pool: WithCreateTimeout: duration must be >= 0, got -1ns"},
 		{WithCreateBackoff(time.Second, time.Millisecond), "pool: WithCreateBackoff: need 0 <= min <= max, got 1s and 1ms"},
+		{WithCreateBackoff(0, time.Second), "pool: WithCreateBackoff: min must be > 0 when max is, got 0s and 1s"},
 		{WithLeakDetection(-1, false), "pool: WithLeakDetection: threshold must be >= 0, got -1ns"},
 		{WithHook(nil), "pool: WithHook: func must not be nil"},
 		{WithClock(nil), "pool: WithClock: func must not be nil"},
@@ -375,6 +376,36 @@ func TestCreateErrorGoesToWaiter(t *testing.T) {
 		r.Release()
 		if s := p.Stats(); s.CreateFailed != 3 || s.Total != 1 || s.Creating != 0 {
 			t.Fatalf("a failed creation leaked a slot: %+v", s)
+		}
+	})
+}
+
+// A waiter that gives up just as it is handed a resource must pass the resource on: it is never lost, whichever
+// of the two the waiter sees first. Each round races the cancellation with the hand-off.
+func TestWaiterGivingUpWhenServedLosesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, b := newTestPool(t, WithMaxSize(1))
+		defer closePool(t, p)
+		for round := range 200 {
+			r, err := p.Acquire(t.Context())
+			if err != nil {
+				t.Fatalf("round %d: the pool's one resource is gone: %v", round, err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			got := make(chan *Resource[*conn], 1)
+			go func() {
+				r, _ := p.Acquire(ctx)
+				got <- r
+			}()
+			synctest.Wait() // queued
+			cancel()
+			r.Release()
+			if r := <-got; r != nil {
+				r.Release()
+			}
+			if s := p.Stats(); s.Total != 1 || s.Idle != 1 || s.Waiting != 0 || b.alive.Load() != 1 {
+				t.Fatalf("round %d: %+v, %d alive; want the one resource idle", round, s, b.alive.Load())
+			}
 		}
 	})
 }

@@ -116,18 +116,7 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 		p.mu.Unlock()
 		panic(notLent)
 	}
-	reason := numReasons
-	switch {
-	case p.closed:
-		reason = ReasonClosed
-	case r.gen != p.gen:
-		reason = ReasonReset
-	case r.expiresAt != 0 && now >= r.expiresAt:
-		reason = ReasonLifetime
-	case p.totalLocked()-p.destroying > p.maxSize:
-		reason = ReasonResize
-	}
-	if reason != numReasons {
+	if reason := p.retireReasonLocked(r, now); reason != numReasons {
 		p.lent--
 		p.retireLocked(r, reason)
 		p.mu.Unlock()

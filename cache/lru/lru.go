@@ -267,18 +267,20 @@ func (c *Cache[K, V]) Resize(capacity int) (evicted int, err error) {
 		return 0, fmt.Errorf("lru: Resize: capacity must be between the shard count %d and 2^31-2, got %d",
 			len(c.shards), capacity)
 	}
+	var evs []eviction[K, V]
 	c.resizeMu.Lock()
-	defer c.resizeMu.Unlock()
 	c.capacity.Store(int64(capacity))
 	for i := range c.shards {
 		s := &c.shards[i]
 		now := lazyNow{clock: &c.clock}
 		s.mu.Lock()
-		evs, removed := s.resize(shareOf(capacity, len(c.shards), i), &now, c.onEvict != nil)
+		shardEvs, removed := s.resize(shareOf(capacity, len(c.shards), i), &now, c.onEvict != nil)
 		evicted += removed
 		s.mu.Unlock()
-		c.reportAll(evs)
+		evs = append(evs, shardEvs...)
 	}
+	c.resizeMu.Unlock()
+	c.reportAll(evs) // after resizeMu too, so that the hook may call Resize
 	return evicted, nil
 }
 

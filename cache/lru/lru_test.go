@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,6 +288,35 @@ func TestOnEvictReentrant(t *testing.T) {
 	c.Purge()
 	if !slices.Equal(seen, []int{1, 2, 3}) {
 		t.Fatalf("hook saw %v", seen)
+	}
+}
+
+// The hook of a Resize runs with no lock held, Resize's own included, so it may resize the cache too.
+func TestOnEvictMayResize(t *testing.T) {
+	var c *Cache[int, string]
+	var nested atomic.Bool
+	c = newTest(t, 4, WithShards(1), WithOnEvict(func(int, string, EvictReason) {
+		if nested.CompareAndSwap(false, true) {
+			if _, err := c.Resize(1); err != nil {
+				t.Error(err)
+			}
+		}
+	}))
+	for k := range 4 {
+		c.Set(k, "v")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Resize(2)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Resize from the hook of a Resize deadlocked")
+	}
+	if c.Len() != 1 || c.Capacity() != 1 {
+		t.Fatalf("after the nested Resize(1): Len = %d, Capacity = %d, want 1", c.Len(), c.Capacity())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sluice-go/sluice/cache"
@@ -24,7 +25,13 @@ func loadProduct(ctx context.Context, sku string) (Product, error) {
 // A two-level cache on Redis, as each instance of a service sets it up: local tier, Redis tier shared by all
 // instances, the database behind both, and invalidation over Redis pub/sub.
 func Example() {
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	// An embedded stand-in for Redis, so that the example runs anywhere; a service passes its Redis address.
+	mr, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer client.Close()
 	store, err := rediscache.New(client)
 	if err != nil {
@@ -52,5 +59,8 @@ func Example() {
 	p, err := products.Get(ctx, "sku-42")
 	fmt.Println(p, err)
 	// After UPDATE products ...: every instance drops its local copy, and the next Get anywhere reloads it.
-	_ = products.Delete(ctx, "sku-42")
+	fmt.Println(products.Delete(ctx, "sku-42"))
+	// Output:
+	// {sku-42 1999} <nil>
+	// <nil>
 }
