@@ -185,8 +185,13 @@ func (p Permit) Done(err error) {
 }
 
 // quietSuccess reports whether recording a success in state w would change nothing, so it can be skipped.
-// That is the healthy closed breaker's case: its hot path then writes no shared memory.
+// That is the healthy closed breaker's case: its hot path then writes no shared memory. A half-open probe is
+// never quiet: its report returns its permit. (Its window cannot be trusted to look unhealthy either: a closed
+// call's success that passed its generation check just before a trip can still write after it.)
 func (b *Breaker) quietSuccess(w uint64) bool {
+	if w&closedMask != 0 {
+		return false
+	}
 	switch b.quiet {
 	case quietRing:
 		r := b.ring.Load()
