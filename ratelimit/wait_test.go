@@ -259,3 +259,24 @@ func TestSetRateSlower(t *testing.T) {
 		}
 	})
 }
+
+// TestSetRateFarSlowerKeepsTheDebt slows a drained bucket down by a factor so large that the debt's conversion
+// to the new interval overflows 64 bits: the debt must be capped, not wrapped, so the bucket stays drained.
+func TestSetRateFarSlowerKeepsTheDebt(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b, err := NewTokenBucket(PerSecond(1_000_000_000), WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := b.AllowN(1_000_000_000); !d.Allowed {
+		t.Fatalf("draining the burst: %+v", d)
+	}
+	// One event per 1<<57 ns (about 4.6 years): the drained second is owed as 10⁹ such events.
+	if err := b.SetRate(Every(1 << 57)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(24 * time.Hour)
+	if d := b.AllowN(1); d.Allowed || d.RetryAfter < 1<<56 {
+		t.Fatalf("a day after slowing down a drained bucket: %+v, want denied for years", d)
+	}
+}
