@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -278,5 +279,38 @@ func TestSetRateFarSlowerKeepsTheDebt(t *testing.T) {
 	now = now.Add(24 * time.Hour)
 	if d := b.AllowN(1); d.Allowed || d.RetryAfter < 1<<56 {
 		t.Fatalf("a day after slowing down a drained bucket: %+v, want denied for years", d)
+	}
+}
+
+// TestWaitCancelAtTheSlot ends ctx at the very moment the waiter's slot comes (the limiter's clock is moved to
+// the slot before ctx is cancelled, so the waiter wakes on ctx): the slot was taken, so WaitN returns nil, as
+// documented, and nothing is given back.
+func TestWaitCancelAtTheSlot(t *testing.T) {
+	for _, name := range []string{"tokenbucket", "leakybucket"} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var ahead atomic.Int64
+				clk := WithClock(func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
+				var l Limiter
+				if name == "tokenbucket" {
+					l, _ = NewTokenBucket(Every(time.Second), clk)
+				} else {
+					l, _ = NewLeakyBucket(Every(time.Second), clk)
+				}
+				l.Allow()
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error)
+				go func() { done <- l.Wait(ctx) }()
+				synctest.Wait()
+				ahead.Store(int64(time.Second))
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatalf("Wait with ctx ending at its slot = %v, want nil", err)
+				}
+				if l.Allow() {
+					t.Fatal("Allow admitted at the slot WaitN returned nil for: the slot was given back")
+				}
+			})
+		})
 	}
 }
