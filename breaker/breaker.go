@@ -253,8 +253,8 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 		}
 	}()
 	err = fn(ctx)
-	panicked = false
 	p.Done(err)
+	panicked = false // after Done: a panicking classifier must not keep a half-open permit either
 	return err
 }
 
@@ -275,8 +275,8 @@ func Call[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, e
 		}
 	}()
 	v, err := fn(ctx)
-	panicked = false
 	p.Done(err)
+	panicked = false // see Do
 	return v, err
 }
 
