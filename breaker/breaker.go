@@ -185,8 +185,13 @@ func (p Permit) Done(err error) {
 }
 
 // quietSuccess reports whether recording a success in state w would change nothing, so it can be skipped.
-// That is the healthy closed breaker's case: its hot path then writes no shared memory.
+// That is the healthy closed breaker's case: its hot path then writes no shared memory. A half-open probe is
+// never quiet: its report returns its permit. (Its window cannot be trusted to look unhealthy either: a closed
+// call's success that passed its generation check just before a trip can still write after it.)
 func (b *Breaker) quietSuccess(w uint64) bool {
+	if w&closedMask != 0 {
+		return false
+	}
 	switch b.quiet {
 	case quietRing:
 		r := b.ring.Load()
@@ -248,8 +253,8 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 		}
 	}()
 	err = fn(ctx)
-	panicked = false
 	p.Done(err)
+	panicked = false // after Done: a panicking classifier must not keep a half-open permit either
 	return err
 }
 
@@ -270,8 +275,8 @@ func Call[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, e
 		}
 	}()
 	v, err := fn(ctx)
-	panicked = false
 	p.Done(err)
+	panicked = false // see Do
 	return v, err
 }
 

@@ -404,6 +404,39 @@ func TestPanicIsRecordedAndGoesOn(t *testing.T) {
 	_, _ = breaker.Call(context.Background(), b, func(context.Context) (int, error) { panic("boom") })
 }
 
+// TestPanickingClassifierReturnsTheProbe: a classifier that panics on a probe's error must not keep the probe's
+// permit, or the half-open breaker would reject every call until its max wait. The call counts as a failure.
+func TestPanickingClassifierReturnsTheProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errOdd := errors.New("odd")
+		b := mustNew(t, breaker.WithConsecutiveFailures(1), breaker.WithOpenTimeout(time.Second),
+			breaker.WithHalfOpenCalls(1), breaker.WithClassifier(func(err error) breaker.Outcome {
+				if err == errOdd {
+					panic("classifier")
+				}
+				return breaker.DefaultClassifier(err)
+			}))
+		openThenHalfOpen(t, b, time.Second)
+		for _, call := range []func(){
+			func() { _ = b.Do(context.Background(), func(context.Context) error { return errOdd }) },
+			func() {
+				_, _ = breaker.Call(context.Background(), b, func(context.Context) (int, error) { return 0, errOdd })
+			},
+		} {
+			func() {
+				defer func() {
+					if r := recover(); r != "classifier" {
+						t.Fatalf("recovered %v, want the classifier's panic", r)
+					}
+				}()
+				call()
+			}()
+			wantState(t, b, breaker.StateOpen) // the probe was recorded as a failure
+			time.Sleep(time.Second)
+		}
+	})
+}
+
 func TestDoReturnsContextErrorWithoutCalling(t *testing.T) {
 	b := mustNew(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,8 @@
 package breaker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -11,6 +13,8 @@ import (
 // The model is the breaker's specification written plainly: a list of outcomes instead of a ring or buckets,
 // no atomics, no generations packed in words. TestModel drives both with the same random calls, outcomes,
 // time steps and manual controls, and requires them to agree after every step.
+
+var errModelDown = errors.New("dependency down")
 
 type modelRec struct {
 	at         int64
@@ -256,12 +260,19 @@ func TestModel(t *testing.T) {
 				if r.IntN(3) > 0 && o == Ignored {
 					o = Success
 				}
-				trace = append(trace, fmt.Sprintf("%d record %v", step, o))
-				h.p.Record(o)
+				// Done half the time, so that the default classifier and Done's skipping of quiet successes are
+				// held to the model too.
+				if r.IntN(2) == 0 {
+					trace = append(trace, fmt.Sprintf("%d done %v", step, o))
+					h.p.Done([...]error{nil, errModelDown, context.Canceled}[o])
+				} else {
+					trace = append(trace, fmt.Sprintf("%d record %v", step, o))
+					h.p.Record(o)
+				}
 				m.record(h.mp, o, ns)
 			case op < 19: // time passes
 				d := time.Duration(r.IntN(2500)) * time.Millisecond
-				switch r.IntN(6) {
+				switch r.IntN(7) {
 				case 0: // to the next bucket boundary, where rotation must happen exactly
 					if m.c.window == timeWindow {
 						d = time.Duration(m.width() - ns%m.width())
@@ -269,6 +280,10 @@ func TestModel(t *testing.T) {
 				case 1: // to the end of the open timeout, or just before it
 					if m.state == StateOpen && m.until > ns {
 						d = time.Duration(m.until-ns) - time.Duration(r.IntN(2))
+					}
+				case 2: // to the end of the half-open max wait, or just before it
+					if end := m.since + int64(m.c.halfOpenMaxWait); m.state == StateHalfOpen && end > ns {
+						d = time.Duration(end-ns) - time.Duration(r.IntN(2))
 					}
 				}
 				trace = append(trace, fmt.Sprintf("%d sleep %v", step, d))

@@ -342,7 +342,10 @@ func (g *gcra) setParams(r Rate, burst int) error {
 		nt := now
 		if base > now {
 			hi, lo := bits.Mul64(uint64(base-now), uint64(p.t))
-			q, _ := bits.Div64(hi%uint64(old.t), lo, uint64(old.t))
+			q := uint64(1 << 61) // the quotient does not fit 64 bits: cap it, as below
+			if hi < uint64(old.t) {
+				q, _ = bits.Div64(hi, lo, uint64(old.t))
+			}
 			nt = now + int64(min(q, 1<<61))
 		}
 		for x := g.waiters.head; x != nil; x = x.next {

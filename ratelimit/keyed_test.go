@@ -229,3 +229,30 @@ func TestKeyedWaitFIFO(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyedWaitCancelUnderAStackedWaiter cancels a waiter with another one stacked behind it on the same key:
+// its tokens stay taken, since giving them back would let the later waiter and a new caller share one slot.
+func TestKeyedWaitCancelUnderAStackedWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k, _ := NewKeyed[string](Every(time.Second), WithBurst(1))
+		start := time.Now()
+		k.Allow("a")
+		ctx1, cancel1 := context.WithCancel(context.Background())
+		errs := make(chan error, 2)
+		go func() { errs <- k.Wait(ctx1, "a") }() // due at 1s
+		synctest.Wait()
+		go func() { errs <- k.Wait(context.Background(), "a") }() // due at 2s
+		synctest.Wait()
+		time.Sleep(500 * time.Millisecond)
+		cancel1()
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled Wait = %v", err)
+		}
+		if err := <-errs; err != nil || time.Since(start) != 2*time.Second {
+			t.Fatalf("stacked Wait = %v after %s, want nil at 2s", err, time.Since(start))
+		}
+		if k.Allow("a") {
+			t.Fatal("Allow at 2s admitted: the cancelled waiter's slot was given back under the stacked one")
+		}
+	})
+}

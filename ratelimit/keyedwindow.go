@@ -131,7 +131,7 @@ func (kw *KeyedSlidingWindow[K]) WaitN(ctx context.Context, key K, n int) error 
 			return err
 		}
 		d, err := kw.Limit(ctx, key, n)
-		if d.Allowed || err != nil && d.RetryAfter == Forever {
+		if d.Allowed || err != nil {
 			return err
 		}
 		if dl, ok := ctx.Deadline(); ok && kw.clk.Time().Add(d.RetryAfter).After(dl) {

@@ -64,3 +64,35 @@ func TestKeyedSlidingWindowWait(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyedWaitTooManyKeysFailsAtOnce: both keyed limiters' WaitN fail at once, taking nothing, when a new key
+// arrives at the cap, as their docs say.
+func TestKeyedWaitTooManyKeysFailsAtOnce(t *testing.T) {
+	type waiter interface {
+		WaitN(ctx context.Context, key string, n int) error
+		Allow(key string) bool
+	}
+	for name, mk := range map[string]func() waiter{
+		"tokenbucket": func() waiter {
+			l, _ := NewKeyed[string](Every(time.Second), WithMaxKeys(1), WithShards(1))
+			return l
+		},
+		"slidingwindow": func() waiter {
+			l, _ := NewKeyedSlidingWindow[string](Every(time.Second), WithMaxKeys(1), WithShards(1))
+			return l
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l, start := mk(), time.Now()
+				if !l.Allow("a") {
+					t.Fatal("first key denied")
+				}
+				if err := l.WaitN(context.Background(), "b", 1); !errors.Is(err, ErrTooManyKeys) || time.Since(start) != 0 {
+					t.Fatalf("WaitN for a new key at the cap = %v after %s, want ErrTooManyKeys at once",
+						err, time.Since(start))
+				}
+			})
+		})
+	}
+}

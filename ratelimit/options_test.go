@@ -82,6 +82,25 @@ func TestDecisions(t *testing.T) {
 			{500 * ms, 8, Decision{Limit: 10, Remaining: 7, RetryAfter: 500 * ms, ResetAfter: 500 * ms}},
 			{500 * ms, 7, Decision{Allowed: true, Limit: 10, Remaining: 0, ResetAfter: time.Second}},
 		}},
+		// The log's window is (now−Period, now]: an event exactly Period ago no longer counts.
+		{"slidingwindowlog boundary", func(c *fakeClock) Limiter {
+			l, _ := NewSlidingWindowLog(Rate{Limit: 2, Period: time.Second}, c.opt())
+			return l
+		}, []step{
+			{0, 2, Decision{Allowed: true, Limit: 2, Remaining: 0, ResetAfter: time.Second}},
+			{999 * ms, 1, Decision{Limit: 2, Remaining: 0, RetryAfter: ms, ResetAfter: ms}},
+			{time.Second, 1, Decision{Allowed: true, Limit: 2, Remaining: 1, ResetAfter: time.Second}},
+		}},
+		// The previous window weighs 2·(1−e): 1.5 at e = 0.25, so one more event (2.5) is over the limit until
+		// e = 0.5 (exactly 2).
+		{"slidingwindow weighting", func(c *fakeClock) Limiter {
+			l, _ := NewSlidingWindow(Rate{Limit: 2, Period: time.Second}, c.opt())
+			return l
+		}, []step{
+			{0, 2, Decision{Allowed: true, Limit: 2, Remaining: 0, ResetAfter: 2 * time.Second}},
+			{1250 * ms, 1, Decision{Limit: 2, Remaining: 0, RetryAfter: 250 * ms, ResetAfter: 750 * ms}},
+			{1500 * ms, 1, Decision{Allowed: true, Limit: 2, Remaining: 0, ResetAfter: 1500 * ms}},
+		}},
 		{"slidingwindow", func(c *fakeClock) Limiter { l, _ := NewSlidingWindow(PerSecond(10), c.opt()); return l }, []step{
 			{0, 10, Decision{Allowed: true, Limit: 10, Remaining: 0, ResetAfter: 2 * time.Second}},
 			{1500 * ms, 0, Decision{Allowed: true, Limit: 10, Remaining: 5, ResetAfter: 500 * ms}},

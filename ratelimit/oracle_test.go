@@ -245,7 +245,9 @@ func TestAccuracyWait(t *testing.T) {
 				var wg sync.WaitGroup
 				for range 64 {
 					wg.Go(func() {
-						for l.Wait(ctx) == nil {
+						// Bounded, so that a Wait that stopped blocking fails the check below instead of spinning
+						// forever in a bubble whose clock then never moves.
+						for i := 0; i < 10_000 && l.Wait(ctx) == nil; i++ {
 							mu.Lock()
 							at[int64(time.Since(start))]++
 							mu.Unlock()
@@ -298,7 +300,7 @@ func TestOracleWaitCancel(t *testing.T) {
 				for g := range 64 {
 					wg.Go(func() {
 						rng := rand.New(rand.NewPCG(uint64(g), 9))
-						for time.Now().Before(end) {
+						for i := 0; i < 10_000 && time.Now().Before(end); i++ { // bounded: see TestAccuracyWait
 							n := 1 + rng.IntN(2)
 							ctx, cancel := context.WithCancel(context.Background())
 							stop := time.AfterFunc(time.Duration(rng.Int64N(int64(r.Period))), cancel)

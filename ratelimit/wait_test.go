@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -258,4 +259,58 @@ func TestSetRateSlower(t *testing.T) {
 			t.Fatalf("Rate() = %s, %d", r, burst)
 		}
 	})
+}
+
+// TestSetRateFarSlowerKeepsTheDebt slows a drained bucket down by a factor so large that the debt's conversion
+// to the new interval overflows 64 bits: the debt must be capped, not wrapped, so the bucket stays drained.
+func TestSetRateFarSlowerKeepsTheDebt(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b, err := NewTokenBucket(PerSecond(1_000_000_000), WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := b.AllowN(1_000_000_000); !d.Allowed {
+		t.Fatalf("draining the burst: %+v", d)
+	}
+	// One event per 1<<57 ns (about 4.6 years): the drained second is owed as 10⁹ such events.
+	if err := b.SetRate(Every(1 << 57)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(24 * time.Hour)
+	if d := b.AllowN(1); d.Allowed || d.RetryAfter < 1<<56 {
+		t.Fatalf("a day after slowing down a drained bucket: %+v, want denied for years", d)
+	}
+}
+
+// TestWaitCancelAtTheSlot ends ctx at the very moment the waiter's slot comes (the limiter's clock is moved to
+// the slot before ctx is cancelled, so the waiter wakes on ctx): the slot was taken, so WaitN returns nil, as
+// documented, and nothing is given back.
+func TestWaitCancelAtTheSlot(t *testing.T) {
+	for _, name := range []string{"tokenbucket", "leakybucket"} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var ahead atomic.Int64
+				clk := WithClock(func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
+				var l Limiter
+				if name == "tokenbucket" {
+					l, _ = NewTokenBucket(Every(time.Second), clk)
+				} else {
+					l, _ = NewLeakyBucket(Every(time.Second), clk)
+				}
+				l.Allow()
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error)
+				go func() { done <- l.Wait(ctx) }()
+				synctest.Wait()
+				ahead.Store(int64(time.Second))
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatalf("Wait with ctx ending at its slot = %v, want nil", err)
+				}
+				if l.Allow() {
+					t.Fatal("Allow admitted at the slot WaitN returned nil for: the slot was given back")
+				}
+			})
+		})
+	}
 }
