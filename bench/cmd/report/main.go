@@ -3,7 +3,7 @@
 // interval, quality figures, headline ratios), SVG charts under bench/charts/, bench/results.json for
 // machines, and bench/HEADLINES.md, the headline lines. It also rewrites the generated blocks of the top-level
 // README.md, between the lines <!-- report:NAME --> and <!-- /report:NAME --> (headlines, and per family
-// ratelimit, breaker, pool and cache), so that no figure there is typed by hand; -readme ” leaves it alone.
+// ratelimit, breaker, pool and cache), so that no figure there is typed by hand; -readme "" leaves it alone.
 //
 // Usage, from the module root:
 //
