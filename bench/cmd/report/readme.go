@@ -141,7 +141,7 @@ func familyBlock(m Machine, fr analysis.FamilyResult) string {
 		qualityBlock(&b, fr, quality)
 	}
 	fmt.Fprintf(&b, "%s. Full table with every implementation, intervals and B/op: [bench/RESULTS.md](bench/RESULTS.md#%s).\n",
-		measuredLine(m, fr), anchor(fr.Title))
+		measuredLine(m, fr, len(cols) > 0), anchor(fr.Title))
 	return b.String()
 }
 
@@ -267,7 +267,7 @@ func shortValue(v float64) string {
 }
 
 // measuredLine says where, when and how a family's figures were measured, and how to read the cells.
-func measuredLine(m Machine, fr analysis.FamilyResult) string {
+func measuredLine(m Machine, fr analysis.FamilyResult, timed bool) string {
 	var procs []string
 	for _, p := range m.GOMAXPROCS {
 		if m.Cores == 0 || p <= m.Cores {
@@ -275,11 +275,11 @@ func measuredLine(m Machine, fr analysis.FamilyResult) string {
 		}
 	}
 	day, _, _ := strings.Cut(m.Date, "T")
-	s := fmt.Sprintf("Median ns/op of -count=%s runs at GOMAXPROCS %s (%s mode) on %s (%s cores, %s), %s, commit %s",
+	s := fmt.Sprintf("Medians of -count=%s runs at GOMAXPROCS %s (%s mode) on %s (%s cores, %s), %s, commit %s",
 		orUnknown(m.Count), orUnknown(strings.Join(procs, ", ")), orUnknown(m.Mode), orUnknown(m.CPU),
 		orUnknown(strconv.Itoa(m.Cores)), orUnknown(m.Go), orUnknown(day), orUnknown(m.Commit))
-	if fr.HasReference() {
-		s += fmt.Sprintf("; in parentheses the time relative to `%s` (below 1 is faster), ~ where the difference is "+
+	if timed && fr.HasReference() {
+		s += fmt.Sprintf("; ns/op, and in parentheses the time relative to `%s` (below 1 is faster), ~ where the difference is "+
 			"not significant at 95%%", fr.Reference)
 	}
 	return s
