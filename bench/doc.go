@@ -30,7 +30,13 @@
 //
 // The report: it runs the suites, repeats each benchmark, and writes bench/RESULTS.md (tables with medians,
 // confidence intervals and ratios to the reference peer), bench/charts/*.svg, bench/results.json and
-// bench/HEADLINES.md, which the top-level README includes:
+// bench/HEADLINES.md. It also rewrites the generated blocks of the top-level README.md, the lines between
+// <!-- report:NAME --> and <!-- /report:NAME -->: "headlines" (HEADLINES.md without its note) and, per family,
+// "ratelimit", "breaker", "pool" and "cache", a compact table of the main implementations at the GOMAXPROCS
+// values within the machine's cores, with the quality figures. Everything outside the markers is left byte for
+// byte; a block whose markers are missing is skipped, and a start marker without its end leaves the file
+// untouched and fails the run. So no figure comparing Sluice with a peer in the README is typed by hand;
+// -readme names another file, and -readme "" leaves the README alone:
 //
 //	go run ./bench/cmd/report -quick               # under two minutes on a 2-core machine
 //	go run ./bench/cmd/report                      # the full run, about 20 minutes

@@ -46,8 +46,8 @@ type Report struct {
 }
 
 // generate reads recorded benchmark output and writes RESULTS.md, HEADLINES.md, results.json and the charts
-// into outDir.
-func generate(in, outDir string, log io.Writer) error {
+// into outDir, and rewrites the report's blocks in the README at readme unless it is empty.
+func generate(in, outDir, readme string, log io.Writer) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -86,7 +86,10 @@ func generate(in, outDir string, log io.Writer) error {
 		}
 	}
 	fmt.Fprintf(log, "wrote %s, HEADLINES.md, results.json and %d charts\n", filepath.Join(outDir, "RESULTS.md"), len(charts))
-	return nil
+	if readme == "" {
+		return nil
+	}
+	return updateReadme(readme, rep, log)
 }
 
 func buildReport(file *benchparse.File, source string) Report {

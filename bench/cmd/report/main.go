@@ -1,7 +1,9 @@
 // Command report runs Sluice's peer benchmarks and publishes what they found: bench/RESULTS.md (machine, per
 // family tables of ns/op, B/op and allocs/op with the ratio to the family's reference peer and its confidence
 // interval, quality figures, headline ratios), SVG charts under bench/charts/, bench/results.json for
-// machines, and bench/HEADLINES.md, the lines the top-level README includes verbatim.
+// machines, and bench/HEADLINES.md, the headline lines. It also rewrites the generated blocks of the top-level
+// README.md, between the lines <!-- report:NAME --> and <!-- /report:NAME --> (headlines, and per family
+// ratelimit, breaker, pool and cache), so that no figure there is typed by hand; -readme "" leaves it alone.
 //
 // Usage, from the module root:
 //
@@ -45,6 +47,7 @@ type options struct {
 	in        string
 	out       string // directory of RESULTS.md
 	raw       string
+	readme    string // the README whose report blocks to rewrite; "" for none
 	root      string // the module root
 	pkgDir    string // the package whose benchmarks a run builds and runs: the module's bench/
 	command   string // how the run was asked for, recorded in the output
@@ -63,12 +66,12 @@ func run(args []string, log io.Writer) error {
 		return err
 	}
 	if opts.in != "" {
-		return generate(opts.in, opts.out, log)
+		return generate(opts.in, opts.out, opts.readme, log)
 	}
 	recorded, err := runBenchmarks(opts, log)
 	if recorded {
 		// Write what the run produced even when it failed: a failed benchmark should not hide the others.
-		err = errors.Join(err, generate(opts.raw, opts.out, log))
+		err = errors.Join(err, generate(opts.raw, opts.out, opts.readme, log))
 	}
 	return err
 }
@@ -89,6 +92,7 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 	fs.StringVar(&o.in, "in", "", "only read this recorded benchmark output; run nothing")
 	fs.StringVar(&o.out, "out", "", "directory for RESULTS.md, HEADLINES.md, results.json and charts/ (default the module's bench/)")
 	fs.StringVar(&o.pkgDir, "pkg", "", "directory of the package whose benchmarks to run (default the module's bench/)")
+	fs.StringVar(&o.readme, "readme", "", "the README whose <!-- report:NAME --> blocks to rewrite; '' for none (default the module's README.md, unless -out is given)")
 	fs.StringVar(&o.raw, "raw", "", "where a run keeps its raw output (default results.txt in the -out directory)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench/cmd/report [-quick] [flags]\n")
@@ -128,6 +132,10 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 	if o.cpus, err = parseCPUs(*cpu, o.quick, runtime.NumCPU()); err != nil {
 		return o, err
 	}
+	readmeSet := false
+	fs.Visit(func(f *flag.Flag) { readmeSet = readmeSet || f.Name == "readme" })
+	// The README's blocks link the module's bench/RESULTS.md: by default they follow only a report written there.
+	defaultReadme := !readmeSet && o.out == ""
 	if o.out == "" || o.in == "" {
 		if o.root, err = moduleRoot(); err != nil {
 			return o, err
@@ -138,6 +146,9 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 		if o.pkgDir == "" {
 			o.pkgDir = filepath.Join(o.root, "bench")
 		}
+	}
+	if defaultReadme {
+		o.readme = filepath.Join(o.root, "README.md")
 	}
 	o.command = strings.Join(append([]string{"go run ./bench/cmd/report"}, args...), " ")
 	if o.raw == "" {

@@ -213,8 +213,13 @@ func signed(d float64) string {
 }
 
 func headlinesMarkdown(rep Report) string {
+	return generatedNote + "\n\n" + headlinesBody(rep)
+}
+
+// headlinesBody is HEADLINES.md without its generated-file note: the headline lines and where they were
+// measured. The README's headlines block holds the same.
+func headlinesBody(rep Report) string {
 	var b strings.Builder
-	b.WriteString(generatedNote + "\n\n")
 	for _, l := range headlineLines(rep) {
 		b.WriteString(l + "\n")
 	}

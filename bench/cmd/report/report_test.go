@@ -247,7 +247,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if recorded, err := runBenchmarks(o, &log); err != nil || !recorded {
 		t.Fatalf("runBenchmarks: recorded %v, %v\n%s", recorded, err, log.String())
 	}
-	if err := generate(o.raw, out, &log); err != nil {
+	if err := generate(o.raw, out, "", &log); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(o.raw)
