@@ -51,7 +51,12 @@ func newPool(t testing.TB, appName string) *pgxpool.Pool {
 
 func newStore(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) *pgstore.Store {
 	t.Helper()
-	table := uniqueTable()
+	return newStoreNamed(t, pool, uniqueTable(), opts...)
+}
+
+// newStoreNamed returns a migrated store on table, dropped when t ends.
+func newStoreNamed(t testing.TB, pool *pgxpool.Pool, table string, opts ...pgstore.Option) *pgstore.Store {
+	t.Helper()
 	s, err := pgstore.New(pool, append([]pgstore.Option{pgstore.WithTable(table)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -285,5 +290,34 @@ func TestNewValidates(t *testing.T) {
 		if _, err := pgstore.New(pool, tc.opt); err == nil || err.Error() != tc.want {
 			t.Errorf("New: %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// TestWakeMixedCaseTable: PostgreSQL folds an unquoted table name to lower case, and the wake-up must listen
+// on the channel the trigger notifies whatever the name's case.
+func TestWakeMixedCaseTable(t *testing.T) {
+	pool := newPool(t, "")
+	s := newStoreNamed(t, pool, "Ob_"+uniqueTable())
+	ctx, cancel := context.WithCancel(context.Background())
+	wake := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Wake(ctx, wake) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-wake: // listening now
+	case err := <-done:
+		t.Fatalf("Wake = %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Wake did not start listening within 20s")
+	}
+	if err := enqueue(context.Background(), s, storetest.Messages(t.Name(), 1, 1), true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+	case err := <-done:
+		t.Fatalf("Wake = %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no wake-up within 20s of a commit")
 	}
 }

@@ -285,7 +285,8 @@ func (s *Store) Wake(ctx context.Context, wake chan<- struct{}) error {
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+s.cfg.Table); err != nil {
+	// Quoted: the trigger notifies on the name as given, while an unquoted LISTEN would fold it to lower case.
+	if _, err := conn.Exec(ctx, `LISTEN "`+s.cfg.Table+`"`); err != nil {
 		return fmt.Errorf("pgstore: LISTEN %s: %w", s.cfg.Table, err)
 	}
 	// A notification may have been missed before LISTEN took effect.
