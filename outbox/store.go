@@ -57,10 +57,11 @@ type Store interface {
 	// Complete marks recs published: it deletes them, or with keep marks them published at now, for Purge to
 	// delete later. It returns ErrLeaseLost, completing nothing, when owner no longer holds the leases.
 	Complete(ctx context.Context, owner string, leases []Lease, recs []Record, now time.Time, keep bool) error
-	// Retry records a failed attempt of rec and holds it, and its key's later messages, until next.
+	// Retry records a failed attempt of rec and holds it, and its key's later messages, until next. Like
+	// Complete, it returns ErrLeaseLost, changing nothing, when owner no longer holds rec's partition.
 	Retry(ctx context.Context, owner string, leases []Lease, rec Record, lastErr string, next time.Time) error
 	// DeadLetter moves rec to the dead-letter table. With park, its key's later messages wait until it is
-	// replayed or discarded.
+	// replayed or discarded. Like Complete, it returns ErrLeaseLost when owner no longer holds rec's partition.
 	DeadLetter(ctx context.Context, owner string, leases []Lease, rec Record, lastErr string, now time.Time, park bool) error
 	// Purge deletes at most limit published rows completed before before, returning how many it deleted.
 	Purge(ctx context.Context, before time.Time, limit int) (int, error)

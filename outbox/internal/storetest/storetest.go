@@ -556,6 +556,18 @@ func testFencing(t *testing.T, h Harness) {
 	if st, _ := store.Stats(ctx); st.Pending != int64(len(msgs)) {
 		t.Fatalf("pending = %d after a fenced completion, want %d", st.Pending, len(msgs))
 	}
+	// Nor can it hold the messages back, count attempts against them or dead-letter them.
+	if err := store.Retry(ctx, "old", old, recs[0], "late failure", t1.Add(time.Hour)); !errors.Is(err, outbox.ErrLeaseLost) {
+		t.Fatalf("Retry by the fenced-off relay = %v, want ErrLeaseLost", err)
+	}
+	if err := store.DeadLetter(ctx, "old", old, recs[0], "late failure", t1, true); !errors.Is(err, outbox.ErrLeaseLost) {
+		t.Fatalf("DeadLetter by the fenced-off relay = %v, want ErrLeaseLost", err)
+	}
+	// A retry would hold the key, so the new owner would claim nothing of it.
+	again, _, err := store.Claim(ctx, taken, t1, nil, 100)
+	if err != nil || len(again) != len(msgs) || again[0].Attempts != 0 {
+		t.Fatalf("Claim by the new owner = %d records, %v; want all %d, with no attempt counted", len(again), err, len(msgs))
+	}
 	if err := store.Complete(ctx, "new", taken, recs, t1, false); err != nil {
 		t.Fatalf("Complete by the new owner = %v", err)
 	}
