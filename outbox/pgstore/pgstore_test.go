@@ -163,9 +163,8 @@ func TestWakeOnCommit(t *testing.T) {
 			}
 		}))
 	defer stop()
-	for stats.Load() == 0 {
-		time.Sleep(time.Millisecond) // the first round (lease, stats) is done; the relay now waits
-	}
+	// The first round (lease, stats) is done; the relay now waits.
+	storetest.Until(t, 30*time.Second, "the relay's first round", func() bool { return stats.Load() > 0 })
 	// No wait for LISTEN: a commit before it is covered by the wake-up the listener sends once listening.
 	msgs := storetest.Messages(t.Name(), 3, 2)
 	if err := enqueue(context.Background(), s, msgs, true); err != nil {
