@@ -55,7 +55,8 @@ type Store interface {
 	// claims ahead with after only when none was, since a held key's earlier messages lie behind the cursor.
 	Claim(ctx context.Context, leases []Lease, now time.Time, after *Record, limit int) (recs []Record, held bool, err error)
 	// Complete marks recs published: it deletes them, or with keep marks them published at now, for Purge to
-	// delete later. It returns ErrLeaseLost, completing nothing, when owner no longer holds the leases.
+	// delete later. It returns ErrLeaseLost when owner no longer holds a record's partition under the claimed
+	// epoch; the records of such partitions stay pending (a store may still complete those of the others).
 	Complete(ctx context.Context, owner string, leases []Lease, recs []Record, now time.Time, keep bool) error
 	// Retry records a failed attempt of rec and holds it, and its key's later messages, until next. Like
 	// Complete, it returns ErrLeaseLost, changing nothing, when owner no longer holds rec's partition.

@@ -8,8 +8,12 @@
 // and a relay only claims rows whose transaction is older than every transaction still running
 // (xid < pg_snapshot_xmin(pg_current_snapshot())), in (xid, seq) order. A row becomes claimable only once no
 // earlier transaction can still commit, so nothing is skipped, and a key's messages go out in the order of
-// the transactions that wrote them: for transactions that touch the same business rows (and so serialize on
-// their locks) that is their commit order. The cost: a long-running transaction anywhere in the database
+// the ids of the transactions that wrote them. PostgreSQL gives a transaction its id at its first write or
+// row lock, not at commit; for transactions that serialize on the same business row that is their commit
+// order as long as that row's UPDATE (or SELECT ... FOR UPDATE) is their first write. A transaction that
+// wrote elsewhere before it waited for the row has the smaller id although it commits second, and its
+// message goes out first: lock or update the row that orders a key's changes before anything else. xid8
+// ids are 64-bit and never wrap around. The cost: a long-running transaction anywhere in the database
 // holds delivery back until it ends; keep transactions short, and watch the oldest-pending-age metric.
 //
 // Transaction ids are per cluster: after restoring a dump of a non-empty outbox into another cluster, pending

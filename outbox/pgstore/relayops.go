@@ -146,7 +146,8 @@ func (s *Store) fence(ctx context.Context, tx pgx.Tx, owner string, leases []out
 
 // Complete implements [outbox.Store]. It runs in one round trip: a transaction that deletes (or marks) the
 // records of the partitions the owner still holds under the claimed epochs, holding those lease rows FOR
-// SHARE so no takeover commits in between. It commits with synchronous_commit off: losing a completion in a
+// SHARE so no takeover commits in between; records of partitions lost stay pending and are reported with
+// [outbox.ErrLeaseLost], the others are completed. It commits with synchronous_commit off: losing a completion in a
 // database crash only means publishing those messages again, which de-duplication absorbs, while not waiting
 // for the WAL flush keeps the relay's transaction short, and with it the window in which it holds back the
 // commit-order watermark.
