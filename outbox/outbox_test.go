@@ -230,6 +230,14 @@ func TestInboxSQLite(t *testing.T) {
 	if err := process("a", nil); err != nil {
 		t.Fatalf("after expiry Process = %v, want processed again", err)
 	}
+	// An entry younger than the window stays and still de-duplicates.
+	now = now.Add(29 * time.Minute)
+	if n, err := in.Cleanup(ctx, db, 30*time.Minute, 1); n != 0 || err != nil {
+		t.Fatalf("Cleanup within the window = %d, %v; want 0", n, err)
+	}
+	if err := process("a", nil); !errors.Is(err, outbox.ErrDuplicate) {
+		t.Fatalf("Process within the window = %v, want ErrDuplicate", err)
+	}
 	if _, err := outbox.NewInbox(outbox.SQLite, "bad name", "x"); !errors.Is(err, outbox.ErrInvalidName) {
 		t.Fatalf("NewInbox(bad name) = %v", err)
 	}
@@ -356,5 +364,49 @@ func TestRunStopsWithHungBroker(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the lease TTL")
+	}
+}
+
+// TestRunFinishesBatchOnShutdown: when ctx ends while a batch is being published, Run lets the publisher
+// finish on a live context and completes what the broker acknowledged before it returns.
+func TestRunFinishesBatchOnShutdown(t *testing.T) {
+	store := newSQLite(t)
+	msgs := storetest.Messages(t.Name(), 5, 5)
+	storetest.EnqueueSQLite(t, store, msgs)
+	publishing, release := make(chan struct{}), make(chan struct{})
+	var pubErr error
+	slow := publisherFunc(func(ctx context.Context, batch []outbox.Message) []error {
+		close(publishing)
+		<-release
+		pubErr = ctx.Err()
+		return nil
+	})
+	r, err := outbox.NewRelay(store, slow, outbox.WithLeaseTTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	select {
+	case <-publishing:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no batch published within 30s")
+	}
+	cancel()
+	close(release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s")
+	}
+	if pubErr != nil {
+		t.Fatalf("the in-flight batch was published on a context that ended: %v", pubErr)
+	}
+	if st, err := store.Stats(context.Background()); err != nil || st.Pending != 0 {
+		t.Fatalf("Stats = %+v, %v; want the in-flight batch completed", st, err)
 	}
 }
