@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -409,4 +410,34 @@ func TestRunFinishesBatchOnShutdown(t *testing.T) {
 	if st, err := store.Stats(context.Background()); err != nil || st.Pending != 0 {
 		t.Fatalf("Stats = %+v, %v; want the in-flight batch completed", st, err)
 	}
+}
+
+// TestRetentionCatchesUp: when more published rows are due than one purge round deletes, the relay goes on
+// purging in the next rounds instead of waiting retention/10, so the table cannot grow without end.
+func TestRetentionCatchesUp(t *testing.T) {
+	store := newSQLite(t)
+	msgs := storetest.Messages(t.Name(), 100, 7)
+	storetest.EnqueueSQLite(t, store, msgs)
+	var offset atomic.Int64 // the fake clock runs with the real one, plus jumps
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	var published, purged atomic.Int64
+	r, err := outbox.NewRelay(store, nopPub, outbox.WithClock(now), outbox.WithPollInterval(20*time.Millisecond),
+		outbox.WithRetention(time.Hour, 1), outbox.WithHook(func(ev outbox.Event) {
+			switch ev.Kind {
+			case outbox.EventPublished:
+				published.Add(int64(ev.Count))
+			case outbox.EventPurged:
+				purged.Add(int64(ev.Count))
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	storetest.Until(t, 30*time.Second, "publishing", func() bool { return published.Load() == int64(len(msgs)) })
+	offset.Store(int64(2 * time.Hour)) // every message is now past its retention
+	storetest.Until(t, 30*time.Second, "purging every published row", func() bool { return purged.Load() == int64(len(msgs)) })
 }
