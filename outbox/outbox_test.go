@@ -297,6 +297,24 @@ func TestInboxMySQL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// IDs longer than the column are refused: INSERT IGNORE would truncate them, and two IDs sharing their
+	// first 191 characters would then count as one, skipping the second message.
+	long := strings.Repeat("x", 191)
+	for _, id := range []string{long + "-a", long + "-b"} {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		called := false
+		err = in.Process(ctx, tx, id, func(context.Context) error { called = true; return nil })
+		tx.Rollback()
+		if err == nil || errors.Is(err, outbox.ErrDuplicate) || called {
+			t.Fatalf("Process(%d-character id) = %v, called %v; want an error", len(id), err, called)
+		}
+	}
+	if _, err := outbox.NewInbox(outbox.MySQL, table, long+"-consumer"); err == nil {
+		t.Fatal("NewInbox with a consumer name longer than the column succeeded")
+	}
 	if n, err := in.Cleanup(ctx, db, -time.Hour, 10); n != 1 || err != nil {
 		t.Fatalf("Cleanup = %d, %v; want 1", n, err)
 	}
