@@ -23,6 +23,18 @@ import (
 
 func newSQLite(t *testing.T) *sqlitestore.Store { return storetest.NewSQLite(t) }
 
+// receive returns the next value of ch, failing t when none comes within a generous deadline.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out after 30s waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
 var nopPub = outbox.PublisherFunc(func(context.Context, outbox.Message) error { return nil })
 
 func TestNewRelayValidates(t *testing.T) {
@@ -68,7 +80,7 @@ func TestRunTwice(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
-	<-running // the first round reports the backlog
+	receive(t, running, "the first round (it reports the backlog)")
 	if err := r.Run(ctx); !errors.Is(err, outbox.ErrRunning) {
 		t.Fatalf("second Run = %v, want ErrRunning", err)
 	}
@@ -340,7 +352,7 @@ func TestPublisherWrongResultCount(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
 	for range 3 {
-		ev := <-dead
+		ev := receive(t, dead, "a dead letter")
 		if ev.Err == nil || !strings.Contains(ev.Err.Error(), "returned 1 results for 3 messages") {
 			t.Fatalf("dead letter error = %v", ev.Err)
 		}
@@ -374,15 +386,10 @@ func TestRunStopsWithHungBroker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
-	<-publishing
+	receive(t, publishing, "a publish")
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after the lease TTL")
+	if err := receive(t, done, "Run to return after the lease TTL"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -407,20 +414,11 @@ func TestRunFinishesBatchOnShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
-	select {
-	case <-publishing:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no batch published within 30s")
-	}
+	receive(t, publishing, "a batch")
 	cancel()
 	close(release)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return within 30s")
+	if err := receive(t, done, "Run to return"); err != nil {
+		t.Fatalf("Run = %v", err)
 	}
 	if pubErr != nil {
 		t.Fatalf("the in-flight batch was published on a context that ended: %v", pubErr)
