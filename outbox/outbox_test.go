@@ -457,3 +457,43 @@ func TestRetentionCatchesUp(t *testing.T) {
 	offset.Store(int64(2 * time.Hour)) // every message is now past its retention
 	storetest.Until(t, 30*time.Second, "purging every published row", func() bool { return purged.Load() == int64(len(msgs)) })
 }
+
+// failingRenewal is a store whose Lease works once and then fails, recording whether Release was called.
+type failingRenewal struct {
+	outbox.Store
+	leases   atomic.Int64
+	released atomic.Bool
+}
+
+func (f *failingRenewal) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]outbox.Lease, error) {
+	if f.leases.Add(1) > 1 {
+		return nil, errors.New("database unavailable")
+	}
+	return f.Store.Lease(ctx, owner, now, ttl)
+}
+
+func (f *failingRenewal) Release(ctx context.Context, owner string) error {
+	f.released.Store(true)
+	return f.Store.Release(ctx, owner)
+}
+
+// TestRunReleasesAfterFailedRenewal: a relay whose last lease renewal failed still releases its partitions
+// when it stops, since the store may hold the leases of the renewal before.
+func TestRunReleasesAfterFailedRenewal(t *testing.T) {
+	store := &failingRenewal{Store: newSQLite(t)}
+	r, err := outbox.NewRelay(store, nopPub, outbox.WithPollInterval(10*time.Millisecond), outbox.WithLeaseTTL(30*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	storetest.Until(t, 30*time.Second, "a failed renewal", func() bool { return store.leases.Load() > 2 })
+	cancel()
+	if err := receive(t, done, "Run to return"); err != nil {
+		t.Fatal(err)
+	}
+	if !store.released.Load() {
+		t.Fatal("Release was not called")
+	}
+}

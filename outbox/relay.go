@@ -118,7 +118,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		r.step(ctx, work, s)
 	}
-	if len(s.leases) > 0 {
+	// Also after a failed renewal: the store may still hold the leases of the last one, and the relay's
+	// registration counts in the others' fair share until it expires.
+	if s.leased {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.leaseTTL)
 		if err := r.store.Release(rctx, owner); err != nil {
 			log.Warn("outbox: releasing partitions", zap.Error(err))
@@ -134,6 +136,7 @@ type runState struct {
 	log      *zap.Logger
 	wake     chan struct{}
 	leases   []Lease
+	leased   bool // a Lease call succeeded: the store knows this relay
 	renewAt  time.Time
 	statsAt  time.Time
 	purgeAt  time.Time
@@ -159,7 +162,7 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 		if len(leases) != len(s.leases) {
 			s.log.Debug("outbox: partitions", zap.Int("held", len(leases)))
 		}
-		s.leases = leases
+		s.leases, s.leased = leases, true
 		s.next = nil // claimed under the previous leases
 		// Renewing at least every poll interval also picks up partitions other relays released soon.
 		s.renewAt = now.Add(min(r.cfg.leaseTTL/3, r.cfg.pollInterval))
