@@ -80,6 +80,8 @@ type Waker interface {
 // DeadLetters is implemented by stores with a dead-letter table.
 type DeadLetters interface {
 	// ListDeadLetters returns up to limit dead letters, oldest first, after the one with id after ("" = start).
+	// When after no longer names a dead letter (replayed or discarded since), listing starts over: page with
+	// the last id of a page that is still in the table.
 	ListDeadLetters(ctx context.Context, after string, limit int) ([]DeadLetter, error)
 	// Replay moves the dead letters with these ids back to the outbox at their original position, with their
 	// attempt count reset; it returns how many it moved.
