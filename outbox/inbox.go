@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 )
 
 // Dialect is the SQL flavour of a database/sql connection used by [Inbox].
@@ -27,6 +28,10 @@ func ValidIdent(name string) error {
 	}
 	return nil
 }
+
+// mysqlKeyChars is the length of the MySQL inbox's key columns: 191 characters of utf8mb4 fit InnoDB's
+// 767-byte index prefix.
+const mysqlKeyChars = 191
 
 // Inbox de-duplicates messages on the consumer side: [Inbox.Process] records a message's ID in the consumer's
 // own transaction before handling it, so a redelivered message (after a crash, a broker redelivery, a relay
@@ -52,6 +57,9 @@ func NewInbox(d Dialect, table, consumer string, opts ...Option) (*Inbox, error)
 	}
 	if consumer == "" {
 		return nil, fmt.Errorf("outbox: NewInbox: consumer must not be empty, got %q", consumer)
+	}
+	if n := utf8.RuneCountInString(consumer); d == MySQL && n > mysqlKeyChars {
+		return nil, fmt.Errorf("outbox: NewInbox: consumer must be at most %d characters on MySQL, got %d", mysqlKeyChars, n)
 	}
 	cfg := defaults()
 	for _, o := range opts {
@@ -82,7 +90,7 @@ func NewInbox(d Dialect, table, consumer string, opts ...Option) (*Inbox, error)
 func (in *Inbox) Migrate(ctx context.Context, db *sql.DB) error {
 	text := "TEXT"
 	if in.d == MySQL {
-		text = "VARCHAR(191)"
+		text = fmt.Sprintf("VARCHAR(%d)", mysqlKeyChars)
 	}
 	stmts := []string{
 		"CREATE TABLE IF NOT EXISTS " + in.table + " (consumer " + text + " NOT NULL, message_id " + text +
@@ -107,9 +115,14 @@ func (in *Inbox) Migrate(ctx context.Context, db *sql.DB) error {
 // do its writes in the same tx. When the ID was already recorded by a committed transaction, fn is not called
 // and Process returns [ErrDuplicate]: acknowledge the message. When fn fails, roll tx back so the message can
 // be processed again. A concurrent Process of the same ID in another transaction waits for that one to end.
+// On MySQL IDs (and consumer names) are at most 191 characters; longer ones are refused with an error.
 func (in *Inbox) Process(ctx context.Context, tx *sql.Tx, messageID string, fn func(ctx context.Context) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	// INSERT IGNORE would truncate a longer id, so that ids sharing a prefix would count as one.
+	if n := utf8.RuneCountInString(messageID); in.d == MySQL && n > mysqlKeyChars {
+		return fmt.Errorf("outbox: Inbox.Process: message id must be at most %d characters on MySQL, got %d", mysqlKeyChars, n)
 	}
 	res, err := tx.ExecContext(ctx, in.insert, in.consumer, messageID, in.now().UnixNano())
 	if err != nil {

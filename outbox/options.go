@@ -126,8 +126,9 @@ func WithDeadLetterPolicy(p DeadLetterPolicy) Option {
 }
 
 // WithRetention keeps published messages for d before deleting them, at most batch rows per statement (so
-// the table never sees an unbounded DELETE). d = 0, the default, deletes each message as soon as it is
-// published. The last one wins.
+// the table never sees an unbounded DELETE). The relay purges every d/10 (at least every poll interval), up
+// to 10 statements at a time, and while more rows are due it goes on between batches until it caught up.
+// d = 0, the default, deletes each message as soon as it is published. The last one wins.
 func WithRetention(d time.Duration, batch int) Option {
 	return optionFunc(func(c *config) { c.retention, c.purgeBatch = d, batch })
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,18 @@ import (
 )
 
 func newSQLite(t *testing.T) *sqlitestore.Store { return storetest.NewSQLite(t) }
+
+// receive returns the next value of ch, failing t when none comes within a generous deadline.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out after 30s waiting for %s", what)
+		panic("unreachable")
+	}
+}
 
 var nopPub = outbox.PublisherFunc(func(context.Context, outbox.Message) error { return nil })
 
@@ -67,7 +80,7 @@ func TestRunTwice(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
-	<-running // the first round reports the backlog
+	receive(t, running, "the first round (it reports the backlog)")
 	if err := r.Run(ctx); !errors.Is(err, outbox.ErrRunning) {
 		t.Fatalf("second Run = %v, want ErrRunning", err)
 	}
@@ -230,6 +243,14 @@ func TestInboxSQLite(t *testing.T) {
 	if err := process("a", nil); err != nil {
 		t.Fatalf("after expiry Process = %v, want processed again", err)
 	}
+	// An entry younger than the window stays and still de-duplicates.
+	now = now.Add(29 * time.Minute)
+	if n, err := in.Cleanup(ctx, db, 30*time.Minute, 1); n != 0 || err != nil {
+		t.Fatalf("Cleanup within the window = %d, %v; want 0", n, err)
+	}
+	if err := process("a", nil); !errors.Is(err, outbox.ErrDuplicate) {
+		t.Fatalf("Process within the window = %v, want ErrDuplicate", err)
+	}
 	if _, err := outbox.NewInbox(outbox.SQLite, "bad name", "x"); !errors.Is(err, outbox.ErrInvalidName) {
 		t.Fatalf("NewInbox(bad name) = %v", err)
 	}
@@ -288,6 +309,24 @@ func TestInboxMySQL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// IDs longer than the column are refused: INSERT IGNORE would truncate them, and two IDs sharing their
+	// first 191 characters would then count as one, skipping the second message.
+	long := strings.Repeat("x", 191)
+	for _, id := range []string{long + "-a", long + "-b"} {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		called := false
+		err = in.Process(ctx, tx, id, func(context.Context) error { called = true; return nil })
+		tx.Rollback()
+		if err == nil || errors.Is(err, outbox.ErrDuplicate) || called {
+			t.Fatalf("Process(%d-character id) = %v, called %v; want an error", len(id), err, called)
+		}
+	}
+	if _, err := outbox.NewInbox(outbox.MySQL, table, long+"-consumer"); err == nil {
+		t.Fatal("NewInbox with a consumer name longer than the column succeeded")
+	}
 	if n, err := in.Cleanup(ctx, db, -time.Hour, 10); n != 1 || err != nil {
 		t.Fatalf("Cleanup = %d, %v; want 1", n, err)
 	}
@@ -313,7 +352,7 @@ func TestPublisherWrongResultCount(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
 	for range 3 {
-		ev := <-dead
+		ev := receive(t, dead, "a dead letter")
 		if ev.Err == nil || !strings.Contains(ev.Err.Error(), "returned 1 results for 3 messages") {
 			t.Fatalf("dead letter error = %v", ev.Err)
 		}
@@ -347,14 +386,114 @@ func TestRunStopsWithHungBroker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
-	<-publishing
+	receive(t, publishing, "a publish")
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after the lease TTL")
+	if err := receive(t, done, "Run to return after the lease TTL"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunFinishesBatchOnShutdown: when ctx ends while a batch is being published, Run lets the publisher
+// finish on a live context and completes what the broker acknowledged before it returns.
+func TestRunFinishesBatchOnShutdown(t *testing.T) {
+	store := newSQLite(t)
+	msgs := storetest.Messages(t.Name(), 5, 5)
+	storetest.EnqueueSQLite(t, store, msgs)
+	publishing, release := make(chan struct{}), make(chan struct{})
+	var pubErr error
+	slow := publisherFunc(func(ctx context.Context, batch []outbox.Message) []error {
+		close(publishing)
+		<-release
+		pubErr = ctx.Err()
+		return nil
+	})
+	r, err := outbox.NewRelay(store, slow, outbox.WithLeaseTTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	receive(t, publishing, "a batch")
+	cancel()
+	close(release)
+	if err := receive(t, done, "Run to return"); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if pubErr != nil {
+		t.Fatalf("the in-flight batch was published on a context that ended: %v", pubErr)
+	}
+	if st, err := store.Stats(context.Background()); err != nil || st.Pending != 0 {
+		t.Fatalf("Stats = %+v, %v; want the in-flight batch completed", st, err)
+	}
+}
+
+// TestRetentionCatchesUp: when more published rows are due than one purge round deletes, the relay goes on
+// purging in the next rounds instead of waiting retention/10, so the table cannot grow without end.
+func TestRetentionCatchesUp(t *testing.T) {
+	store := newSQLite(t)
+	msgs := storetest.Messages(t.Name(), 100, 7)
+	storetest.EnqueueSQLite(t, store, msgs)
+	var offset atomic.Int64 // the fake clock runs with the real one, plus jumps
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	var published, purged atomic.Int64
+	r, err := outbox.NewRelay(store, nopPub, outbox.WithClock(now), outbox.WithPollInterval(20*time.Millisecond),
+		outbox.WithRetention(time.Hour, 1), outbox.WithHook(func(ev outbox.Event) {
+			switch ev.Kind {
+			case outbox.EventPublished:
+				published.Add(int64(ev.Count))
+			case outbox.EventPurged:
+				purged.Add(int64(ev.Count))
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	storetest.Until(t, 30*time.Second, "publishing", func() bool { return published.Load() == int64(len(msgs)) })
+	offset.Store(int64(2 * time.Hour)) // every message is now past its retention
+	storetest.Until(t, 30*time.Second, "purging every published row", func() bool { return purged.Load() == int64(len(msgs)) })
+}
+
+// failingRenewal is a store whose Lease works once and then fails, recording whether Release was called.
+type failingRenewal struct {
+	outbox.Store
+	leases   atomic.Int64
+	released atomic.Bool
+}
+
+func (f *failingRenewal) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]outbox.Lease, error) {
+	if f.leases.Add(1) > 1 {
+		return nil, errors.New("database unavailable")
+	}
+	return f.Store.Lease(ctx, owner, now, ttl)
+}
+
+func (f *failingRenewal) Release(ctx context.Context, owner string) error {
+	f.released.Store(true)
+	return f.Store.Release(ctx, owner)
+}
+
+// TestRunReleasesAfterFailedRenewal: a relay whose last lease renewal failed still releases its partitions
+// when it stops, since the store may hold the leases of the renewal before.
+func TestRunReleasesAfterFailedRenewal(t *testing.T) {
+	store := &failingRenewal{Store: newSQLite(t)}
+	r, err := outbox.NewRelay(store, nopPub, outbox.WithPollInterval(10*time.Millisecond), outbox.WithLeaseTTL(30*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	storetest.Until(t, 30*time.Second, "a failed renewal", func() bool { return store.leases.Load() > 2 })
+	cancel()
+	if err := receive(t, done, "Run to return"); err != nil {
+		t.Fatal(err)
+	}
+	if !store.released.Load() {
+		t.Fatal("Release was not called")
 	}
 }

@@ -118,7 +118,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		r.step(ctx, work, s)
 	}
-	if len(s.leases) > 0 {
+	// Also after a failed renewal: the store may still hold the leases of the last one, and the relay's
+	// registration counts in the others' fair share until it expires.
+	if s.leased {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.leaseTTL)
 		if err := r.store.Release(rctx, owner); err != nil {
 			log.Warn("outbox: releasing partitions", zap.Error(err))
@@ -134,6 +136,7 @@ type runState struct {
 	log      *zap.Logger
 	wake     chan struct{}
 	leases   []Lease
+	leased   bool // a Lease call succeeded: the store knows this relay
 	renewAt  time.Time
 	statsAt  time.Time
 	purgeAt  time.Time
@@ -159,7 +162,7 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 		if len(leases) != len(s.leases) {
 			s.log.Debug("outbox: partitions", zap.Int("held", len(leases)))
 		}
-		s.leases = leases
+		s.leases, s.leased = leases, true
 		s.next = nil // claimed under the previous leases
 		// Renewing at least every poll interval also picks up partitions other relays released soon.
 		s.renewAt = now.Add(min(r.cfg.leaseTTL/3, r.cfg.pollInterval))
@@ -170,7 +173,11 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 	}
 	if r.cfg.retention > 0 && !now.Before(s.purgeAt) {
 		s.purgeAt = now.Add(max(r.cfg.pollInterval, r.cfg.retention/10))
-		r.purge(work, s, now)
+		if r.purge(work, s, now) {
+			// A backlog of published rows: go on in the next round, between batches, or the table would grow
+			// whenever more messages are published per retention/10 than one round deletes.
+			s.purgeAt = now
+		}
 	}
 	if len(s.leases) == 0 {
 		r.wait(ctx, s.wake, min(r.cfg.pollInterval, r.cfg.leaseTTL/3))
@@ -197,7 +204,11 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 	} else {
 		s.idle = min(max(2*s.idle, minIdle), r.cfg.pollInterval)
 	}
-	if r.wait(ctx, s.wake, min(s.idle, s.renewAt.Sub(now)+time.Millisecond)) {
+	d := min(s.idle, s.renewAt.Sub(now)+time.Millisecond)
+	if r.cfg.retention > 0 {
+		d = min(d, s.purgeAt.Sub(now))
+	}
+	if r.wait(ctx, s.wake, d) {
 		s.idle = 0
 	}
 }
@@ -362,26 +373,32 @@ func (r *Relay) reportStats(ctx context.Context, s *runState, now time.Time) {
 }
 
 // purge deletes published messages older than the retention, a bounded batch per statement, and at most a
-// few batches per round so that publishing is never held up for long.
-func (r *Relay) purge(ctx context.Context, s *runState, now time.Time) {
+// few batches per round so that publishing is never held up for long. It reports whether rows are left.
+func (r *Relay) purge(ctx context.Context, s *runState, now time.Time) (more bool) {
 	before := now.Add(-r.cfg.retention)
 	total := 0
-	for range 10 {
+	defer func() {
+		if total > 0 {
+			r.emit(Event{Kind: EventPurged, Count: total})
+		}
+	}()
+	for range purgeBatchesPerRound {
 		n, err := r.store.Purge(ctx, before, r.cfg.purgeBatch)
 		total += n
 		if err != nil {
 			s.log.Warn("outbox: purging published messages", zap.Error(err))
 			r.emit(Event{Kind: EventError, Err: fmt.Errorf("purging: %w", err)})
-			break
+			return false
 		}
 		if n < r.cfg.purgeBatch {
-			break
+			return false
 		}
 	}
-	if total > 0 {
-		r.emit(Event{Kind: EventPurged, Count: total})
-	}
+	return true
 }
+
+// purgeBatchesPerRound bounds the deletes between two batches of publishing.
+const purgeBatchesPerRound = 10
 
 func (r *Relay) runWaker(ctx context.Context, w Waker, wake chan<- struct{}, log *zap.Logger) {
 	for n := 1; ctx.Err() == nil; n++ {

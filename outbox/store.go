@@ -55,12 +55,14 @@ type Store interface {
 	// claims ahead with after only when none was, since a held key's earlier messages lie behind the cursor.
 	Claim(ctx context.Context, leases []Lease, now time.Time, after *Record, limit int) (recs []Record, held bool, err error)
 	// Complete marks recs published: it deletes them, or with keep marks them published at now, for Purge to
-	// delete later. It returns ErrLeaseLost, completing nothing, when owner no longer holds the leases.
+	// delete later. It returns ErrLeaseLost when owner no longer holds a record's partition under the claimed
+	// epoch; the records of such partitions stay pending (a store may still complete those of the others).
 	Complete(ctx context.Context, owner string, leases []Lease, recs []Record, now time.Time, keep bool) error
-	// Retry records a failed attempt of rec and holds it, and its key's later messages, until next.
+	// Retry records a failed attempt of rec and holds it, and its key's later messages, until next. Like
+	// Complete, it returns ErrLeaseLost, changing nothing, when owner no longer holds rec's partition.
 	Retry(ctx context.Context, owner string, leases []Lease, rec Record, lastErr string, next time.Time) error
 	// DeadLetter moves rec to the dead-letter table. With park, its key's later messages wait until it is
-	// replayed or discarded.
+	// replayed or discarded. Like Complete, it returns ErrLeaseLost when owner no longer holds rec's partition.
 	DeadLetter(ctx context.Context, owner string, leases []Lease, rec Record, lastErr string, now time.Time, park bool) error
 	// Purge deletes at most limit published rows completed before before, returning how many it deleted.
 	Purge(ctx context.Context, before time.Time, limit int) (int, error)
@@ -78,6 +80,8 @@ type Waker interface {
 // DeadLetters is implemented by stores with a dead-letter table.
 type DeadLetters interface {
 	// ListDeadLetters returns up to limit dead letters, oldest first, after the one with id after ("" = start).
+	// When after no longer names a dead letter (replayed or discarded since), listing starts over: page with
+	// the last id of a page that is still in the table.
 	ListDeadLetters(ctx context.Context, after string, limit int) ([]DeadLetter, error)
 	// Replay moves the dead letters with these ids back to the outbox at their original position, with their
 	// attempt count reset; it returns how many it moved.

@@ -150,8 +150,15 @@ func (s *Store) Complete(ctx context.Context, owner string, leases []outbox.Leas
 
 // Retry implements [outbox.Store].
 func (s *Store) Retry(ctx context.Context, owner string, leases []outbox.Lease, rec outbox.Record, lastErr string, next time.Time) error {
-	if _, err := s.db.ExecContext(ctx, "UPDATE "+s.cfg.Table+" SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE seq = ?",
-		lastErr, next.UnixNano(), rec.Seq); err != nil {
+	err := storeutil.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := s.fence(ctx, tx, owner, leases, []outbox.Record{rec}); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE "+s.cfg.Table+" SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE seq = ?",
+			lastErr, next.UnixNano(), rec.Seq)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("mysqlstore: scheduling retry: %w", err)
 	}
 	return nil

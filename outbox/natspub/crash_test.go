@@ -76,9 +76,7 @@ func TestCrashPostgres(t *testing.T) {
 	})
 	stopVictim := storetest.RunRelays(t, crashing, killer, 1, opts...)
 	storetest.RunRelays(t, store, pub, 3, opts...)
-	for !crashing.Killed() {
-		time.Sleep(time.Millisecond) // waiting for the crash point
-	}
+	storetest.Until(t, 30*time.Second, "the crash point", crashing.Killed)
 	stopVictim()
 	got := readStream(t, js, stream, len(msgs))
 	if len(got) != len(msgs) {

@@ -176,7 +176,11 @@ func TestBrokerDown(t *testing.T) {
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	enqueue(t, store, msgs[100:])
-	<-failed
+	select {
+	case <-failed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no publish failed within 30s of the broker going down")
+	}
 	startServer(t, dir, port)
 	got := readStream(t, js, stream, len(msgs))
 	storetest.CheckOrder(t, got, msgs)

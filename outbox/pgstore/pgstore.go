@@ -8,8 +8,12 @@
 // and a relay only claims rows whose transaction is older than every transaction still running
 // (xid < pg_snapshot_xmin(pg_current_snapshot())), in (xid, seq) order. A row becomes claimable only once no
 // earlier transaction can still commit, so nothing is skipped, and a key's messages go out in the order of
-// the transactions that wrote them: for transactions that touch the same business rows (and so serialize on
-// their locks) that is their commit order. The cost: a long-running transaction anywhere in the database
+// the ids of the transactions that wrote them. PostgreSQL gives a transaction its id at its first write or
+// row lock, not at commit; for transactions that serialize on the same business row that is their commit
+// order as long as that row's UPDATE (or SELECT ... FOR UPDATE) is their first write. A transaction that
+// wrote elsewhere before it waited for the row has the smaller id although it commits second, and its
+// message goes out first: lock or update the row that orders a key's changes before anything else. xid8
+// ids are 64-bit and never wrap around. The cost: a long-running transaction anywhere in the database
 // holds delivery back until it ends; keep transactions short, and watch the oldest-pending-age metric.
 //
 // Transaction ids are per cluster: after restoring a dump of a non-empty outbox into another cluster, pending
@@ -91,7 +95,7 @@ var _ interface {
 } = (*Store)(nil)
 
 type queries struct {
-	insert, claim, held, retry, toDead, purge, stats, list string
+	insert, claim, held, fenced, retry, toDead, purge, stats, list string
 }
 
 // New returns the store of the outbox reached through pool.
@@ -110,6 +114,10 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	t := cfg.Table
 	cols := "seq, xid::text::bigint, id, topic, msg_key, part, payload, headers, created_at, attempts"
 	s := &Store{pool: pool, cfg: cfg}
+	// The owner's lease rows under the claimed epochs ($1 owner, $2 partitions, $3 epochs), held FOR SHARE
+	// until the statement's transaction ends so that no takeover commits in between.
+	fenced := "WITH l AS (SELECT part FROM " + t + "_leases WHERE owner = $1 AND (part, epoch) IN" +
+		" (SELECT * FROM unnest($2::int[], $3::bigint[])) FOR SHARE) "
 	s.q = queries{
 		insert: "INSERT INTO " + t + " (id, topic, msg_key, part, payload, headers, created_at)" +
 			" SELECT u.id, u.topic, u.k, u.p, u.pl, NULLIF(u.h, '')::jsonb, u.c FROM unnest($1::text[], $2::text[]," +
@@ -124,7 +132,9 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 			" AND (o.xid, o.seq) > ($4::text::xid8, $5) ORDER BY o.xid, o.seq LIMIT $3",
 		held: "SELECT EXISTS (SELECT 1 FROM " + t + " b WHERE b.next_attempt_at IS NOT NULL AND b.published_at IS NULL" +
 			" AND b.next_attempt_at > $1) OR EXISTS (SELECT 1 FROM " + t + "_dead WHERE parked)",
-		retry: "UPDATE " + t + " SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE seq = $3",
+		fenced: fenced,
+		retry: fenced + "UPDATE " + t + " SET attempts = attempts + 1, last_error = $5, next_attempt_at = $6" +
+			" WHERE seq = $4 AND published_at IS NULL AND part IN (SELECT part FROM l)",
 		toDead: "WITH m AS (DELETE FROM " + t + " WHERE seq = $4 RETURNING *) INSERT INTO " + t + "_dead" +
 			" (seq, xid, id, topic, msg_key, part, payload, headers, created_at, attempts, last_error, failed_at, parked)" +
 			" SELECT seq, xid, id, topic, msg_key, part, payload, headers, created_at, attempts + 1, $1, $2, $3 FROM m",

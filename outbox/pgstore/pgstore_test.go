@@ -51,7 +51,12 @@ func newPool(t testing.TB, appName string) *pgxpool.Pool {
 
 func newStore(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) *pgstore.Store {
 	t.Helper()
-	table := uniqueTable()
+	return newStoreNamed(t, pool, uniqueTable(), opts...)
+}
+
+// newStoreNamed returns a migrated store on table, dropped when t ends.
+func newStoreNamed(t testing.TB, pool *pgxpool.Pool, table string, opts ...pgstore.Option) *pgstore.Store {
+	t.Helper()
 	s, err := pgstore.New(pool, append([]pgstore.Option{pgstore.WithTable(table)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -145,37 +150,88 @@ func TestCommitOrder(t *testing.T) {
 	}
 }
 
-// TestWakeOnCommit: with polling effectively off, a committed message still arrives, woken by NOTIFY.
+// noPolling are relay options that keep the poll interval and lease renewal (a third of the TTL) beyond the
+// tests' deadlines. A relay that just went idle still looks again after 1ms, 2ms, 4ms, ..., so these tests
+// cannot tell a wake-up from that; TestWake checks the notifications themselves.
+func noPolling(extra ...outbox.Option) []outbox.Option {
+	return append([]outbox.Option{outbox.WithPollInterval(time.Hour), outbox.WithLeaseTTL(3 * time.Hour),
+		outbox.WithBackoff(10*time.Millisecond, 100*time.Millisecond)}, extra...)
+}
+
+// runIdleRelay starts one relay on s under noPolling and returns once its first round (lease, stats) is done
+// and it waits.
+func runIdleRelay(t *testing.T, s *pgstore.Store, b *storetest.Broker, extra ...outbox.Option) {
+	t.Helper()
+	var stats atomic.Int64
+	storetest.RunRelays(t, s, b.Publisher(), 1, noPolling(append(extra, outbox.WithHook(func(ev outbox.Event) {
+		if ev.Kind == outbox.EventStats {
+			stats.Add(1)
+		}
+	}))...)...)
+	storetest.Until(t, 30*time.Second, "the relay's first round", func() bool { return stats.Load() > 0 })
+}
+
+// TestWakeOnCommit: a relay waiting for work publishes what is committed.
 func TestWakeOnCommit(t *testing.T) {
 	pool := newPool(t, "")
 	s := newStore(t, pool)
 	b := storetest.NewBroker()
-	var stats atomic.Int64
-	stop := storetest.RunRelays(t, s, b.Publisher(), 1, outbox.WithPollInterval(time.Hour),
-		outbox.WithHook(func(ev outbox.Event) {
-			if ev.Kind == outbox.EventStats {
-				stats.Add(1)
-			}
-		}))
-	defer stop()
-	for stats.Load() == 0 {
-		time.Sleep(time.Millisecond) // the first round (lease, stats) is done; the relay now waits
-	}
+	runIdleRelay(t, s, b)
 	// No wait for LISTEN: a commit before it is covered by the wake-up the listener sends once listening.
 	msgs := storetest.Messages(t.Name(), 3, 2)
 	if err := enqueue(context.Background(), s, msgs, true); err != nil {
 		t.Fatal(err)
 	}
-	b.WaitFor(t, 3, 20*time.Second)
+	b.WaitFor(t, 3, 30*time.Second)
+}
+
+// droppableStore returns a store whose connections carry the application name app, so that admin, a pool of
+// its own, can terminate them.
+func droppableStore(t *testing.T) (app string, admin *pgxpool.Pool, s *pgstore.Store) {
+	t.Helper()
+	app = uniqueTable()
+	return app, newPool(t, ""), newStore(t, newPool(t, app))
+}
+
+// TestWakeAfterListenerDropped: the listening connection is terminated; the relay reports it, listens again
+// on a new connection and keeps publishing.
+func TestWakeAfterListenerDropped(t *testing.T) {
+	app, admin, s := droppableStore(t)
+	b := storetest.NewBroker()
+	var listenerErrs atomic.Int64
+	runIdleRelay(t, s, b, outbox.WithHook(func(ev outbox.Event) {
+		if ev.Kind == outbox.EventError && strings.Contains(ev.Err.Error(), "wake-up listener") {
+			listenerErrs.Add(1)
+		}
+	}))
+	listening := func() bool {
+		var n int
+		if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"+
+			" AND query LIKE 'LISTEN %'", app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	storetest.Until(t, 30*time.Second, "the listener", listening)
+	if _, err := admin.Exec(context.Background(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"+
+		" WHERE application_name = $1 AND query LIKE 'LISTEN %'", app); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Until(t, 30*time.Second, "the listener's failure to be reported", func() bool { return listenerErrs.Load() > 0 })
+	storetest.Until(t, 30*time.Second, "a new listener", listening)
+	msgs := storetest.Messages(t.Name(), 3, 2)
+	for i := range msgs {
+		if err := enqueue(context.Background(), s, msgs[i:i+1], true); err != nil {
+			t.Fatal(err)
+		}
+		b.WaitFor(t, i+1, 30*time.Second)
+	}
 }
 
 // TestConnectionDropped: every connection of the relay's pool is terminated several times mid-run; the relay
 // reconnects and delivers everything in order.
 func TestConnectionDropped(t *testing.T) {
-	app := uniqueTable()
-	relayPool := newPool(t, app)
-	admin := newPool(t, "")
-	s := newStore(t, relayPool)
+	app, admin, s := droppableStore(t)
 	b := storetest.NewBroker()
 	msgs := storetest.Messages(t.Name(), 2000, 11)
 	for i := 0; i < len(msgs); i += 100 {
@@ -284,6 +340,41 @@ func TestNewValidates(t *testing.T) {
 	} {
 		if _, err := pgstore.New(pool, tc.opt); err == nil || err.Error() != tc.want {
 			t.Errorf("New: %v, want %q", err, tc.want)
+		}
+	}
+}
+
+// TestWake: Store.Wake signals once it listens, then after each commit, whatever the case of the table's
+// name (PostgreSQL folds an unquoted name to lower case, the trigger notifies on the name as given).
+func TestWake(t *testing.T) {
+	for _, prefix := range []string{"ob_", "Ob_"} {
+		t.Run(prefix, func(t *testing.T) { testWake(t, newStoreNamed(t, newPool(t, ""), prefix+uniqueTable())) })
+	}
+}
+
+func testWake(t *testing.T, s *pgstore.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	wake := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Wake(ctx, wake) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-wake: // listening now
+	case err := <-done:
+		t.Fatalf("Wake = %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Wake did not start listening within 30s")
+	}
+	for i, m := range storetest.Messages(t.Name(), 2, 1) {
+		if err := enqueue(context.Background(), s, []outbox.Message{m}, true); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-wake:
+		case err := <-done:
+			t.Fatalf("Wake = %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no wake-up within 30s of commit %d", i)
 		}
 	}
 }

@@ -146,31 +146,24 @@ func (s *Store) fence(ctx context.Context, tx pgx.Tx, owner string, leases []out
 
 // Complete implements [outbox.Store]. It runs in one round trip: a transaction that deletes (or marks) the
 // records of the partitions the owner still holds under the claimed epochs, holding those lease rows FOR
-// SHARE so no takeover commits in between. It commits with synchronous_commit off: losing a completion in a
+// SHARE so no takeover commits in between; records of partitions lost stay pending and are reported with
+// [outbox.ErrLeaseLost], the others are completed. It commits with synchronous_commit off: losing a completion in a
 // database crash only means publishing those messages again, which de-duplication absorbs, while not waiting
 // for the WAL flush keeps the relay's transaction short, and with it the window in which it holds back the
 // commit-order watermark.
 func (s *Store) Complete(ctx context.Context, owner string, leases []outbox.Lease, recs []outbox.Record, now time.Time, keep bool) error {
-	seqs := make([]int64, len(recs))
-	for i, r := range recs {
-		seqs[i] = r.Seq
-	}
-	parts, epochs := make([]int32, len(leases)), make([]int64, len(leases))
-	for i, l := range leases {
-		parts[i], epochs[i] = int32(l.Partition), l.Epoch
-	}
+	seqs := storeutil.Seqs(recs)
+	parts, epochs := leaseArgs(leases)
 	t := s.cfg.Table
-	held := "WITH l AS (SELECT part FROM " + t + "_leases WHERE owner = $1 AND (part, epoch) IN" +
-		" (SELECT * FROM unnest($2::int[], $3::bigint[])) FOR SHARE) "
 	var b pgx.Batch
 	b.Queue("BEGIN")
 	b.Queue("SET LOCAL synchronous_commit TO off")
 	var done int64
 	if keep {
-		b.Queue(held+"UPDATE "+t+" SET published_at = $5 WHERE seq = ANY($4) AND part IN (SELECT part FROM l)",
+		b.Queue(s.q.fenced+"UPDATE "+t+" SET published_at = $5 WHERE seq = ANY($4) AND part IN (SELECT part FROM l)",
 			owner, parts, epochs, seqs, now).Exec(func(ct pgconn.CommandTag) error { done = ct.RowsAffected(); return nil })
 	} else {
-		b.Queue(held+"DELETE FROM "+t+" WHERE seq = ANY($4) AND part IN (SELECT part FROM l)",
+		b.Queue(s.q.fenced+"DELETE FROM "+t+" WHERE seq = ANY($4) AND part IN (SELECT part FROM l)",
 			owner, parts, epochs, seqs).Exec(func(ct pgconn.CommandTag) error { done = ct.RowsAffected(); return nil })
 	}
 	b.Queue("COMMIT")
@@ -184,10 +177,25 @@ func (s *Store) Complete(ctx context.Context, owner string, leases []outbox.Leas
 	return nil
 }
 
-// Retry implements [outbox.Store].
+// leaseArgs returns the partitions and epochs of leases as the array parameters of the fencing CTE.
+func leaseArgs(leases []outbox.Lease) ([]int32, []int64) {
+	parts, epochs := make([]int32, len(leases)), make([]int64, len(leases))
+	for i, l := range leases {
+		parts[i], epochs[i] = int32(l.Partition), l.Epoch
+	}
+	return parts, epochs
+}
+
+// Retry implements [outbox.Store]. Like Complete it is fenced: a relay whose lease was taken over cannot
+// hold back, or count attempts of, a message the new owner is publishing.
 func (s *Store) Retry(ctx context.Context, owner string, leases []outbox.Lease, rec outbox.Record, lastErr string, next time.Time) error {
-	if _, err := s.pool.Exec(ctx, s.q.retry, lastErr, next, rec.Seq); err != nil {
+	parts, epochs := leaseArgs(leases)
+	tag, err := s.pool.Exec(ctx, s.q.retry, owner, parts, epochs, rec.Seq, lastErr, next)
+	if err != nil {
 		return fmt.Errorf("pgstore: scheduling retry: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("pgstore: scheduling retry: %w: message %s is not pending in a partition held", outbox.ErrLeaseLost, rec.ID)
 	}
 	return nil
 }
@@ -285,7 +293,8 @@ func (s *Store) Wake(ctx context.Context, wake chan<- struct{}) error {
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+s.cfg.Table); err != nil {
+	// Quoted: the trigger notifies on the name as given, while an unquoted LISTEN would fold it to lower case.
+	if _, err := conn.Exec(ctx, `LISTEN "`+s.cfg.Table+`"`); err != nil {
 		return fmt.Errorf("pgstore: LISTEN %s: %w", s.cfg.Table, err)
 	}
 	// A notification may have been missed before LISTEN took effect.

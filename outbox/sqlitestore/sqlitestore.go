@@ -199,7 +199,7 @@ func (s *Store) Enqueue(ctx context.Context, tx *sql.Tx, msgs ...outbox.Message)
 		return err
 	}
 	now := s.cfg.Now()
-	for len(msgs) > 0 {
+	for done := 0; len(msgs) > 0; done += maxRowsPerInsert {
 		n := min(len(msgs), maxRowsPerInsert)
 		var b strings.Builder
 		b.WriteString("INSERT INTO " + s.cfg.Table + " (id, topic, msg_key, part, payload, headers, created_at) VALUES ")
@@ -207,7 +207,7 @@ func (s *Store) Enqueue(ctx context.Context, tx *sql.Tx, msgs ...outbox.Message)
 		for i := range n {
 			m := msgs[i]
 			if m.Topic == "" {
-				return fmt.Errorf("sqlitestore: Enqueue: message %d has no topic", i)
+				return fmt.Errorf("sqlitestore: Enqueue: message %d has no topic", done+i)
 			}
 			outbox.Prepare(ctx, &m, now)
 			h, err := storeutil.EncodeHeaders(m.Headers)

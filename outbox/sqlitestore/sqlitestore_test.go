@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -60,5 +61,24 @@ func TestNewValidates(t *testing.T) {
 		if _, err := sqlitestore.New(db, tc.opt); err == nil || err.Error() != tc.want {
 			t.Errorf("New: %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// TestEnqueueChunks: more messages than one INSERT takes are written in chunks, and an error names the
+// message by its index in the call.
+func TestEnqueueChunks(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	msgs := storetest.Messages(t.Name(), 5000, 7)
+	bad := append([]outbox.Message(nil), msgs...)
+	bad[4500].Topic = ""
+	if err := enqueue(ctx, s, bad, true); err == nil || !strings.Contains(err.Error(), "message 4500 has no topic") {
+		t.Fatalf("Enqueue with message 4500 lacking a topic = %v", err)
+	}
+	if err := enqueue(ctx, s, msgs, true); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Stats(ctx); err != nil || st.Pending != int64(len(msgs)) {
+		t.Fatalf("Stats = %+v, %v; want %d pending", st, err, len(msgs))
 	}
 }

@@ -172,6 +172,10 @@ func RunRelays(t *testing.T, store outbox.Store, pub outbox.Publisher, n int, op
 	return stop
 }
 
+// patience bounds every wait of the suite: far above what a run needs, so that a loaded CI machine (the whole
+// repository under -race on two cores) fails only when something is really stuck.
+const patience = 30 * time.Second
+
 // fast are relay options for tests: short polls, leases and backoff.
 func fast(extra ...outbox.Option) []outbox.Option {
 	return append([]outbox.Option{
@@ -205,15 +209,28 @@ func testDelivery(t *testing.T, h Harness, relays int) {
 	h.enqueueAll(t, store, msgs[:300], 25)
 	RunRelays(t, store, b.Publisher(), relays, fast()...)
 	h.enqueueAll(t, store, msgs[300:], 10)
-	b.WaitFor(t, len(msgs), 30*time.Second)
+	b.WaitFor(t, len(msgs), patience)
 	got, _ := b.Accepted()
 	CheckOrder(t, got, msgs)
 	waitPending(t, store, 0)
 }
 
+// Until polls cond every few milliseconds until it holds, failing t with what when timeout passes first. It is
+// for state nothing signals (counters set by hooks, a crash point); the timeout is generous, for loaded CI.
+func Until(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling state that nothing signals
+	}
+}
+
 func waitPending(t *testing.T, store outbox.Store, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		st, err := store.Stats(context.Background())
 		if err != nil {
@@ -242,7 +259,7 @@ func testRolledBack(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	RunRelays(t, store, b.Publisher(), 1, fast()...)
-	b.WaitFor(t, len(kept), 10*time.Second)
+	b.WaitFor(t, len(kept), patience)
 	waitPending(t, store, 0)
 	got, _ := b.Accepted()
 	CheckOrder(t, got, kept)
@@ -274,7 +291,7 @@ func testPoison(t *testing.T, h Harness, policy outbox.DeadLetterPolicy) {
 		}
 		want = append(want, m)
 	}
-	b.WaitFor(t, len(want), 20*time.Second)
+	b.WaitFor(t, len(want), patience)
 	waitPending(t, store, int64(len(msgs)-len(want)-1))
 	stop()
 	got, _ := b.Accepted()
@@ -293,7 +310,7 @@ func testPoison(t *testing.T, h Harness, policy outbox.DeadLetterPolicy) {
 		t.Fatalf("Replay = %d, %v", n, err)
 	}
 	RunRelays(t, store, b.Publisher(), 1, fast()...)
-	b.WaitFor(t, len(msgs), 20*time.Second)
+	b.WaitFor(t, len(msgs), patience)
 	got, _ = b.Accepted()
 	if policy == outbox.ParkKey {
 		CheckOrder(t, got, msgs)
@@ -316,11 +333,9 @@ func testBrokerOutage(t *testing.T, h Harness) {
 		}
 	}))...)
 	h.enqueueAll(t, store, msgs, 20)
-	for failed.Load() < 20 {
-		time.Sleep(5 * time.Millisecond) // waiting for the relays to hit the outage a few times
-	}
+	Until(t, patience, "the relays to hit the outage a few times", func() bool { return failed.Load() >= 20 })
 	b.SetFail(nil)
-	b.WaitFor(t, len(msgs), 30*time.Second)
+	b.WaitFor(t, len(msgs), patience)
 	got, _ := b.Accepted()
 	CheckOrder(t, got, msgs)
 	waitPending(t, store, 0)
@@ -382,12 +397,10 @@ func testRelayCrash(t *testing.T, h Harness) {
 		return nil
 	})
 	stop1 := RunRelays(t, crashing, killer, 1, fast()...)
-	for !crashing.Killed() {
-		time.Sleep(5 * time.Millisecond) // waiting for the crash point
-	}
+	Until(t, patience, "the crash point", crashing.Killed)
 	stop1()
 	RunRelays(t, store, b.Publisher(), 1, fast()...)
-	b.WaitFor(t, len(msgs), 30*time.Second)
+	b.WaitFor(t, len(msgs), patience)
 	got, dups := b.Accepted()
 	CheckOrder(t, got, msgs)
 	if dups == 0 {
@@ -408,8 +421,8 @@ func testRetention(t *testing.T, h Harness) {
 				purged.Add(int64(ev.Count))
 			}
 		}))...)
-	b.WaitFor(t, len(msgs), 10*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
+	b.WaitFor(t, len(msgs), patience)
+	deadline := time.Now().Add(patience)
 	for purged.Load() < int64(len(msgs)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("purged %d of %d", purged.Load(), len(msgs))
@@ -440,14 +453,18 @@ func testHooks(t *testing.T, h Harness) {
 				}
 			}
 		}))...)
-	b.WaitFor(t, len(msgs), 10*time.Second)
-	ev := <-stats
+	b.WaitFor(t, len(msgs), patience)
+	var ev outbox.Event
+	select {
+	case ev = <-stats:
+	case <-time.After(patience):
+		t.Fatalf("no stats event within %s", patience)
+	}
 	if ev.Partitions == 0 {
 		t.Fatalf("stats event without partitions: %+v", ev)
 	}
-	for published.Load() < int64(len(msgs)) {
-		time.Sleep(5 * time.Millisecond) // the hook runs after completion
-	}
+	// The hook runs after completion.
+	Until(t, patience, "published events", func() bool { return published.Load() >= int64(len(msgs)) })
 	if batches.Load() == 0 {
 		t.Fatal("no batch events")
 	}
@@ -463,7 +480,7 @@ func testTraceHeaders(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	RunRelays(t, store, b.Publisher(), 1, fast()...)
-	b.WaitFor(t, 1, 10*time.Second)
+	b.WaitFor(t, 1, patience)
 	got, _ := b.Accepted()
 	want := map[string]string{"own": "1", ctxutil.HeaderRequestID: "req-42", ctxutil.HeaderTraceParent: tp}
 	if fmt.Sprint(got[0].Headers) != fmt.Sprint(want) || got[0].ID == "" {
@@ -498,7 +515,7 @@ func testLeaseShare(t *testing.T, h Harness) {
 			<-done
 		}
 	}()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		fair := true
 		for i := range relays {
@@ -532,7 +549,7 @@ func testFencing(t *testing.T, h Harness) {
 	}
 	// On PostgreSQL rows become claimable once every older transaction (of any test) has ended.
 	var recs []outbox.Record
-	for deadline := time.Now().Add(10 * time.Second); len(recs) != len(msgs); {
+	for deadline := time.Now().Add(patience); len(recs) != len(msgs); {
 		var err error
 		if recs, _, err = store.Claim(ctx, old, t0, nil, 100); err != nil || time.Now().After(deadline) {
 			t.Fatalf("Claim = %d records, %v", len(recs), err)
@@ -555,6 +572,18 @@ func testFencing(t *testing.T, h Harness) {
 	}
 	if st, _ := store.Stats(ctx); st.Pending != int64(len(msgs)) {
 		t.Fatalf("pending = %d after a fenced completion, want %d", st.Pending, len(msgs))
+	}
+	// Nor can it hold the messages back, count attempts against them or dead-letter them.
+	if err := store.Retry(ctx, "old", old, recs[0], "late failure", t1.Add(time.Hour)); !errors.Is(err, outbox.ErrLeaseLost) {
+		t.Fatalf("Retry by the fenced-off relay = %v, want ErrLeaseLost", err)
+	}
+	if err := store.DeadLetter(ctx, "old", old, recs[0], "late failure", t1, true); !errors.Is(err, outbox.ErrLeaseLost) {
+		t.Fatalf("DeadLetter by the fenced-off relay = %v, want ErrLeaseLost", err)
+	}
+	// A retry would hold the key, so the new owner would claim nothing of it.
+	again, _, err := store.Claim(ctx, taken, t1, nil, 100)
+	if err != nil || len(again) != len(msgs) || again[0].Attempts != 0 {
+		t.Fatalf("Claim by the new owner = %d records, %v; want all %d, with no attempt counted", len(again), err, len(msgs))
 	}
 	if err := store.Complete(ctx, "new", taken, recs, t1, false); err != nil {
 		t.Fatalf("Complete by the new owner = %v", err)
