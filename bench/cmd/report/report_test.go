@@ -214,6 +214,11 @@ func TestFitter(t *testing.T) {
 	if got := f.next(2, 99*time.Second); got != 10*time.Millisecond {
 		t.Errorf("over budget: %v, want 10ms", got)
 	}
+	// Quick mode's lower floor.
+	quick := fitter{budget: time.Second, n: 50, cpus: 2, rounds: 5, floor: 2 * time.Millisecond}
+	if got := quick.next(0, 0); got != 2*time.Millisecond {
+		t.Errorf("quick floor: %v, want 2ms", got)
+	}
 	// A lot of budget for one benchmark: the ceiling.
 	big := fitter{budget: time.Hour, n: 1, cpus: 1, rounds: 1}
 	if got := big.next(0, 0); got != time.Second {

@@ -74,6 +74,11 @@ func runBenchmarks(o options, log io.Writer) (recorded bool, err error) {
 	// refitted to the budget left, from how long the rounds before it took.
 	start := time.Now()
 	fit := fitter{budget: o.budget, n: n, cpus: len(o.cpus), rounds: o.count, listing: listing}
+	if o.quick {
+		// The quality benchmarks (accuracy, hit ratios) take a fixed time per round whatever the benchtime, so
+		// the quick budget is met by shorter runs of the fast ones.
+		fit.floor = 2 * time.Millisecond
+	}
 	var used []string
 	var runErr error // the first round's failure; the rounds go on, so the other benchmarks are still measured
 	for round := range o.count {
@@ -204,9 +209,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // fitter picks each round's benchtime so that the rounds fit the budget. A round of n benchmarks at each of
 // cpus GOMAXPROCS values is modelled as setup + slope*benchtime: setup is three times the listing run (set-up
 // repeats while the testing package sizes b.N), and slope starts at 2 per benchmark run (the sizing runs
-// before the timed one) and is then measured from the rounds done.
+// before the timed one) and is then measured from the rounds done. No round goes below floor (10ms when zero).
 type fitter struct {
 	budget, listing time.Duration
+	floor           time.Duration
 	n, cpus, rounds int
 	last            time.Duration // benchtime of the round being timed
 	slope           float64       // round time per unit of benchtime, measured; 0 before the first round
@@ -221,7 +227,11 @@ func (f *fitter) next(round int, elapsed time.Duration) time.Duration {
 	}
 	perRound := (f.budget - elapsed) / time.Duration(f.rounds-round)
 	d := time.Duration(float64(perRound-f.setup()) / slope)
-	f.last = min(max(d, 10*time.Millisecond), time.Second).Truncate(time.Millisecond)
+	floor := f.floor
+	if floor == 0 {
+		floor = 10 * time.Millisecond
+	}
+	f.last = min(max(d, floor), time.Second).Truncate(time.Millisecond)
 	return f.last
 }
 
