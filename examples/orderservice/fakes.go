@@ -27,6 +27,7 @@ type paymentGateway struct {
 	srv          *http.Server
 	ln           net.Listener
 	charges      atomic.Int64
+	calls        atomic.Int64 // charge requests received, whatever became of them
 	inFlight     atomic.Int64 // charges being processed
 	lastDeadline atomic.Int64 // the Grpc-Timeout of the last charge, in nanoseconds; 0 when none
 }
@@ -67,7 +68,11 @@ func (g *paymentGateway) LastDeadline() time.Duration { return time.Duration(g.l
 // InFlight is how many charges the gateway is processing right now.
 func (g *paymentGateway) InFlight() int64 { return g.inFlight.Load() }
 
+// Calls is how many charge requests reached the gateway, failed ones included.
+func (g *paymentGateway) Calls() int64 { return g.calls.Load() }
+
 func (g *paymentGateway) charge(w http.ResponseWriter, r *http.Request) {
+	g.calls.Add(1)
 	g.inFlight.Add(1)
 	defer g.inFlight.Add(-1)
 	if d, err := ctxutil.ParseTimeout(r.Header.Get(ctxutil.HeaderTimeout)); err == nil {
