@@ -55,6 +55,24 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// The -help text names every flag with its type, so that a reader knows what to pass.
+func TestHelpText(t *testing.T) {
+	var out strings.Builder
+	if _, err := parseConfig([]string{"-help"}, func(string) string { return "" }, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-help: %v", err)
+	}
+	help := out.String()
+	for _, want := range []string{"Usage: orderservice", "ORDERSVC_", "-addr string", "-payment-latency duration",
+		"-inventory-latency duration", "-request-timeout duration"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("-help lacks %q:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, " value\n") {
+		t.Errorf("-help shows a flag of type \"value\":\n%s", help)
+	}
+}
+
 // FuzzDecodeJSON checks that no body makes the decoder panic or show an internal error message, and that
 // what it accepts is exactly one JSON object.
 func FuzzDecodeJSON(f *testing.F) {
