@@ -27,6 +27,7 @@ type config struct {
 	RequestTimeout     time.Duration
 	BreakerOpenTimeout time.Duration
 	ShutdownTimeout    time.Duration
+	DrainDelay         time.Duration
 	PaymentFaults      FaultSettings
 	InventoryFaults    FaultSettings
 	PaymentAddr        string
@@ -53,6 +54,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 2*time.Second, "server-side time budget of one request")
 	fs.DurationVar(&c.BreakerOpenTimeout, "breaker-open-timeout", 2*time.Second, "how long the payment breaker stays open before probing")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for in-flight work")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "how long /readyz fails before the server stops accepting at shutdown, "+
+		"so that load balancers stop sending first (a few seconds behind one; 0 to stop at once)")
 	fs.Float64Var(&c.PaymentFaults.FailureRate, "payment-failure-rate", 0, "share of payment calls that fail, in [0, 1]")
 	fs.Var((*durationFlag)(&c.PaymentFaults.Latency), "payment-latency", "`duration` added to each payment call")
 	fs.BoolVar(&c.PaymentFaults.Outage, "payment-outage", false, "start with the payment gateway down")
@@ -103,6 +106,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-topic must be a non-empty subject without spaces or wildcards, got %q", c.Topic)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("-shutdown-timeout must be > 0, got %s", c.ShutdownTimeout)
+	case c.DrainDelay < 0:
+		return fmt.Errorf("-drain-delay must be >= 0, got %s", c.DrainDelay)
 	case c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://"):
 		return fmt.Errorf("-db must be a postgres:// URL or empty, got %q", c.DB)
 	}

@@ -449,6 +449,27 @@ func testShutdown(t *testing.T, s *service) {
 	}
 }
 
+// With -drain-delay, a shutting-down service keeps serving and fails /readyz for the delay before it stops
+// accepting, so that a load balancer sees the 503 and stops sending first.
+func TestShutdownFailsReadinessFirst(t *testing.T) {
+	s := startService(t, "-drain-delay", "3s")
+	if resp, _ := s.do(t, "GET", "/readyz", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz before shutdown: %d", resp.StatusCode)
+	}
+	s.cancel()
+	poll(t, 30*time.Second, "/readyz to fail while the server still answers", func() bool {
+		resp, err := s.client.Get(s.base + "/readyz")
+		if err != nil {
+			t.Fatalf("the server stopped accepting before /readyz failed: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	if err := s.wait(); err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+}
+
 // service is a running instance of the service.
 type service struct {
 	app    *app
