@@ -109,7 +109,8 @@ func (c config) validate() error {
 	case c.DrainDelay < 0:
 		return fmt.Errorf("-drain-delay must be >= 0, got %s", c.DrainDelay)
 	case c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://"):
-		return fmt.Errorf("-db must be a postgres:// URL or empty, got %q", c.DB)
+		scheme, _, _ := strings.Cut(c.DB, "://") // not the whole value, which may hold a password
+		return fmt.Errorf("-db must be a postgres:// URL or empty, got one starting %q", scheme)
 	}
 	if err := c.PaymentFaults.Validate(); err != nil {
 		return fmt.Errorf("payment faults: %w", err)

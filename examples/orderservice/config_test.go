@@ -32,6 +32,7 @@ func TestParseConfig(t *testing.T) {
 		{"bad env", nil, map[string]string{"ORDERSVC_RATE": "lots"}, nil, "ORDERSVC_RATE"},
 		{"bad rate", []string{"-rate", "0"}, nil, nil, "-rate must be >= 1, got 0"},
 		{"bad db", []string{"-db", "mysql://x"}, nil, nil, "-db must be a postgres:// URL"},
+		{"bad db hides its password", []string{"-db", "mysql://root:s3cret@db"}, nil, nil, `got one starting "mysql"`},
 		{"bad failure rate", []string{"-payment-failure-rate", "1.5"}, nil, nil, "failure_rate must be in [0, 1]"},
 		{"negative latency", []string{"-inventory-latency", "-1s"}, nil, nil, "must be >= 0"},
 		{"wildcard topic", []string{"-topic", "orders.>"}, nil, nil, "-topic must be"},
