@@ -92,6 +92,27 @@ func FuzzDecodeJSON(f *testing.F) {
 	})
 }
 
+// A panicking handler still gets its access log line and its count, as a 500 on its route.
+func TestAccessLogCountsPanics(t *testing.T) {
+	logger, flush, err := newLogger(io.Discard, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flush()
+	m := newMetrics()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	h := chain(mux, recoverPanics(logger), accessLog(m, mux))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/boom", nil))
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d", w.Code)
+	}
+	if got := counterValue(m.requests.WithLabelValues("GET /boom", "500")); got != 1 {
+		t.Fatalf("http_requests_total{route=\"GET /boom\",code=\"500\"} = %v, want 1", got)
+	}
+}
+
 func TestRecoverPanics(t *testing.T) {
 	logger, flush, err := newLogger(io.Discard, "info")
 	if err != nil {
