@@ -101,16 +101,15 @@ func Merge(a, b context.Context) (context.Context, context.CancelFunc) {
 }
 
 // deadlineOf is the cause of a merged context ended by the deadline it took from ctx: it unwraps to ctx's own
-// cause, read when asked for because both deadlines pass at the same instant, in either order.
+// cause. Both deadlines are the same instant and their timers fire in either order, so it waits for ctx to be
+// done, which its deadline having passed makes immediate or a matter of its timer firing.
 type deadlineOf struct{ ctx context.Context }
 
 func (e deadlineOf) Error() string { return e.Unwrap().Error() }
 
 func (e deadlineOf) Unwrap() error {
-	if c := context.Cause(e.ctx); c != nil {
-		return c
-	}
-	return context.DeadlineExceeded
+	<-e.ctx.Done()
+	return context.Cause(e.ctx)
 }
 
 // Detach returns a context with ctx's values but not its cancellation or deadline, bounded instead by its own
