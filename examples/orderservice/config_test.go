@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-go/sluice/breaker"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -125,5 +128,35 @@ func TestRecoverPanics(t *testing.T) {
 	if w.Code != http.StatusInternalServerError || strings.Contains(w.Body.String(), "secret") ||
 		w.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("after a panic: %d %q %s", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+}
+
+// A gateway that ran out of the time it was given answers when our own deadline is due; whichever comes first,
+// the client reports a deadline (504), never a failed gateway (502).
+func TestChargeOutOfTime(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+	}{{"gateway 504", http.StatusGatewayTimeout}, {"empty 200", http.StatusOK}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.status == http.StatusOK {
+					cancel() // our deadline passed while the answer was on its way
+				}
+				w.WriteHeader(tc.status)
+			}))
+			defer srv.Close()
+			p, err := newPaymentClient(srv.URL, time.Second, func(breaker.Transition) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.http.CloseIdleConnections()
+			_, err = p.Charge(ctx, "o-1", 100)
+			if status, _ := classify(err); status != http.StatusGatewayTimeout && status != http.StatusServiceUnavailable {
+				t.Fatalf("Charge error %v classified as %d, want a deadline or cancellation", err, status)
+			}
+		})
 	}
 }

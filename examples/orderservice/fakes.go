@@ -87,7 +87,9 @@ func (g *paymentGateway) charge(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := g.Faults.Apply(r.Context()); err != nil {
 		if r.Context().Err() != nil {
-			return // the caller gave up; nobody reads the answer
+			// The caller's deadline, which it sent in Grpc-Timeout, has passed.
+			http.Error(w, "deadline exceeded", http.StatusGatewayTimeout)
+			return
 		}
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
