@@ -69,26 +69,47 @@ func Require(ctx context.Context, need time.Duration) error {
 }
 
 // Merge returns a context with the values of a that is done when a or b is done. Its deadline is the earlier
-// of the two; when b is cancelled, [context.Cause] of the merged context is b's cause. It serves work that belongs to a (a request) but must also stop when
-// something else stops (a server shutting down). Call cancel when done, to release the link to b.
+// of the two. When b ends first, [context.Cause] of the merged context carries b's cause: it is b's cause when
+// b is cancelled, and wraps it (so [errors.Is] matches it) when b's deadline passes, in which case Err is
+// [context.DeadlineExceeded]. When b is already done, so is the merged context. It serves work that belongs to
+// a (a request) but must also stop when something else stops (a server shutting down). Call cancel when done,
+// to release the link to b.
 func Merge(a, b context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancelCause := context.WithCancelCause(a)
 	cancel := func() { cancelCause(context.Canceled) }
 	if bd, ok := b.Deadline(); ok {
 		if ad, ok := a.Deadline(); !ok || bd.Before(ad) {
 			var cancelDeadline context.CancelFunc
-			ctx, cancelDeadline = context.WithDeadline(ctx, bd)
+			ctx, cancelDeadline = context.WithDeadlineCause(ctx, bd, deadlineOf{b})
 			cancel = func() { cancelDeadline(); cancelCause(context.Canceled) }
 		}
 	}
-	stop := context.AfterFunc(b, func() {
+	onDone := func() {
 		if _, ok := b.Deadline(); ok && errors.Is(b.Err(), context.DeadlineExceeded) {
-			// The merged deadline is no later than b's and ends ctx itself, with DeadlineExceeded as its Err.
+			// The merged deadline is no later than b's and ends ctx itself, with DeadlineExceeded as its Err
+			// and deadlineOf{b} as its cause.
 			return
 		}
 		cancelCause(context.Cause(b))
-	})
+	}
+	if b.Err() != nil {
+		onDone() // done on return, not a moment later
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(b, onDone)
 	return ctx, func() { stop(); cancel() }
+}
+
+// deadlineOf is the cause of a merged context ended by the deadline it took from ctx: it unwraps to ctx's own
+// cause. Both deadlines are the same instant and their timers fire in either order, so it waits for ctx to be
+// done, which its deadline having passed makes immediate or a matter of its timer firing.
+type deadlineOf struct{ ctx context.Context }
+
+func (e deadlineOf) Error() string { return e.Unwrap().Error() }
+
+func (e deadlineOf) Unwrap() error {
+	<-e.ctx.Done()
+	return context.Cause(e.ctx)
 }
 
 // Detach returns a context with ctx's values but not its cancellation or deadline, bounded instead by its own

@@ -133,6 +133,34 @@ func TestMerge(t *testing.T) {
 	})
 }
 
+// b's own deadline cause survives the merge, and a b that is already done gives a merged context that is
+// done on return.
+func TestMergeCause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		budget := errors.New("b's budget ran out")
+		b, cancelB := context.WithTimeoutCause(context.Background(), time.Second, budget)
+		defer cancelB()
+		merged, cancel := Merge(context.Background(), b)
+		defer cancel()
+		<-merged.Done()
+		if merged.Err() != context.DeadlineExceeded {
+			t.Fatalf("err = %v, want context.DeadlineExceeded", merged.Err())
+		}
+		if !errors.Is(context.Cause(merged), budget) {
+			t.Fatalf("cause = %v, want one wrapping b's cause", context.Cause(merged))
+		}
+
+		shutdown := errors.New("shutting down")
+		done, cancelDone := context.WithCancelCause(context.Background())
+		cancelDone(shutdown)
+		m2, cancel2 := Merge(context.Background(), done)
+		defer cancel2()
+		if m2.Err() == nil || context.Cause(m2) != shutdown {
+			t.Fatalf("merge with a done b: err %v, cause %v on return", m2.Err(), context.Cause(m2))
+		}
+	})
+}
+
 func TestMergeDeadlines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, cancelA := context.WithTimeout(context.Background(), time.Second)

@@ -3,6 +3,7 @@ package ctxutil
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -66,7 +67,8 @@ func Middleware(opts ...Option) (func(http.Handler) http.Handler, error) {
 			}
 			w.Header().Set(cfg.requestIDHeader, id)
 
-			tp, ts := r.Header.Get(HeaderTraceParent), r.Header.Get(HeaderTraceState)
+			// tracestate may arrive split over several header lines, which mean their comma-joined list.
+			tp, ts := r.Header.Get(HeaderTraceParent), strings.Join(r.Header.Values(HeaderTraceState), ",")
 			trace, err := ParseTraceParent(tp)
 			if err != nil || !validTraceState(ts) {
 				ts = ""

@@ -93,6 +93,16 @@ func TestMiddlewareTraceContext(t *testing.T) {
 	}
 }
 
+// A tracestate split over several header lines is passed on whole, as the comma-joined list it means.
+func TestMiddlewareTraceStateLines(t *testing.T) {
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Traceparent", validTP)
+	req.Header["Tracestate"] = []string{"congo=t61rcWkgMzE", "rojo=00f067aa0ba902b7"}
+	if s, _ := serve(t, mustMiddleware(t), req); s.traceState != "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7" {
+		t.Fatalf("tracestate %q, want both lines joined", s.traceState)
+	}
+}
+
 func TestMiddlewareInboundTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mw := mustMiddleware(t, WithMaxTimeout(2*time.Second))

@@ -27,6 +27,7 @@ type config struct {
 	RequestTimeout     time.Duration
 	BreakerOpenTimeout time.Duration
 	ShutdownTimeout    time.Duration
+	DrainDelay         time.Duration
 	PaymentFaults      FaultSettings
 	InventoryFaults    FaultSettings
 	PaymentAddr        string
@@ -45,7 +46,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.Kafka, "kafka", "", "Kafka seed brokers (comma-separated); publishes order events to Kafka instead of NATS")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the embedded database and JetStream; empty for a temporary one removed at exit")
 	fs.StringVar(&c.Topic, "topic", "orders", "subject prefix (NATS) or topic (Kafka) of order events")
-	fs.StringVar(&c.Namespace, "namespace", "orderservice", "prefix of the cache's Redis keys")
+	fs.StringVar(&c.Namespace, "namespace", "orderservice", "prefix of the Redis keys (cache and shared rate limits)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client for rate limiting")
 	fs.IntVar(&c.RatePerClient, "rate", 20, "requests per second allowed per client IP")
 	fs.IntVar(&c.Burst, "burst", 40, "burst allowed per client IP")
@@ -53,11 +54,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 2*time.Second, "server-side time budget of one request")
 	fs.DurationVar(&c.BreakerOpenTimeout, "breaker-open-timeout", 2*time.Second, "how long the payment breaker stays open before probing")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for in-flight work")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "how long /readyz fails before the server stops accepting at shutdown, "+
+		"so that load balancers stop sending first (a few seconds behind one; 0 to stop at once)")
 	fs.Float64Var(&c.PaymentFaults.FailureRate, "payment-failure-rate", 0, "share of payment calls that fail, in [0, 1]")
-	fs.Var((*durationFlag)(&c.PaymentFaults.Latency), "payment-latency", "latency added to each payment call")
+	fs.Var((*durationFlag)(&c.PaymentFaults.Latency), "payment-latency", "`duration` added to each payment call")
 	fs.BoolVar(&c.PaymentFaults.Outage, "payment-outage", false, "start with the payment gateway down")
 	fs.Float64Var(&c.InventoryFaults.FailureRate, "inventory-failure-rate", 0, "share of inventory calls that fail, in [0, 1]")
-	fs.Var((*durationFlag)(&c.InventoryFaults.Latency), "inventory-latency", "latency added to each inventory call")
+	fs.Var((*durationFlag)(&c.InventoryFaults.Latency), "inventory-latency", "`duration` added to each inventory call")
 	fs.StringVar(&c.PaymentAddr, "payment-addr", "127.0.0.1:0", "listen address of the simulated payment gateway")
 	fs.StringVar(&c.InventoryAddr, "inventory-addr", "127.0.0.1:0", "listen address of the simulated inventory service")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -103,8 +106,11 @@ func (c config) validate() error {
 		return fmt.Errorf("-topic must be a non-empty subject without spaces or wildcards, got %q", c.Topic)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("-shutdown-timeout must be > 0, got %s", c.ShutdownTimeout)
+	case c.DrainDelay < 0:
+		return fmt.Errorf("-drain-delay must be >= 0, got %s", c.DrainDelay)
 	case c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://"):
-		return fmt.Errorf("-db must be a postgres:// URL or empty, got %q", c.DB)
+		scheme, _, _ := strings.Cut(c.DB, "://") // not the whole value, which may hold a password
+		return fmt.Errorf("-db must be a postgres:// URL or empty, got one starting %q", scheme)
 	}
 	if err := c.PaymentFaults.Validate(); err != nil {
 		return fmt.Errorf("payment faults: %w", err)

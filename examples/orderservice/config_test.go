@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-go/sluice/breaker"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -32,6 +35,7 @@ func TestParseConfig(t *testing.T) {
 		{"bad env", nil, map[string]string{"ORDERSVC_RATE": "lots"}, nil, "ORDERSVC_RATE"},
 		{"bad rate", []string{"-rate", "0"}, nil, nil, "-rate must be >= 1, got 0"},
 		{"bad db", []string{"-db", "mysql://x"}, nil, nil, "-db must be a postgres:// URL"},
+		{"bad db hides its password", []string{"-db", "mysql://root:s3cret@db"}, nil, nil, `got one starting "mysql"`},
 		{"bad failure rate", []string{"-payment-failure-rate", "1.5"}, nil, nil, "failure_rate must be in [0, 1]"},
 		{"negative latency", []string{"-inventory-latency", "-1s"}, nil, nil, "must be >= 0"},
 		{"wildcard topic", []string{"-topic", "orders.>"}, nil, nil, "-topic must be"},
@@ -55,6 +59,24 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// The -help text names every flag with its type, so that a reader knows what to pass.
+func TestHelpText(t *testing.T) {
+	var out strings.Builder
+	if _, err := parseConfig([]string{"-help"}, func(string) string { return "" }, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-help: %v", err)
+	}
+	help := out.String()
+	for _, want := range []string{"Usage: orderservice", "ORDERSVC_", "-addr string", "-payment-latency duration",
+		"-inventory-latency duration", "-request-timeout duration"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("-help lacks %q:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, " value\n") {
+		t.Errorf("-help shows a flag of type \"value\":\n%s", help)
+	}
+}
+
 // FuzzDecodeJSON checks that no body makes the decoder panic or show an internal error message, and that
 // what it accepts is exactly one JSON object.
 func FuzzDecodeJSON(f *testing.F) {
@@ -73,6 +95,27 @@ func FuzzDecodeJSON(f *testing.F) {
 	})
 }
 
+// A panicking handler still gets its access log line and its count, as a 500 on its route.
+func TestAccessLogCountsPanics(t *testing.T) {
+	logger, flush, err := newLogger(io.Discard, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flush()
+	m := newMetrics()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	h := chain(mux, recoverPanics(logger), accessLog(m, mux))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/boom", nil))
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d", w.Code)
+	}
+	if got := counterValue(m.requests.WithLabelValues("GET /boom", "500")); got != 1 {
+		t.Fatalf("http_requests_total{route=\"GET /boom\",code=\"500\"} = %v, want 1", got)
+	}
+}
+
 func TestRecoverPanics(t *testing.T) {
 	logger, flush, err := newLogger(io.Discard, "info")
 	if err != nil {
@@ -85,5 +128,35 @@ func TestRecoverPanics(t *testing.T) {
 	if w.Code != http.StatusInternalServerError || strings.Contains(w.Body.String(), "secret") ||
 		w.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("after a panic: %d %q %s", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+}
+
+// A gateway that ran out of the time it was given answers when our own deadline is due; whichever comes first,
+// the client reports a deadline (504), never a failed gateway (502).
+func TestChargeOutOfTime(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+	}{{"gateway 504", http.StatusGatewayTimeout}, {"empty 200", http.StatusOK}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.status == http.StatusOK {
+					cancel() // our deadline passed while the answer was on its way
+				}
+				w.WriteHeader(tc.status)
+			}))
+			defer srv.Close()
+			p, err := newPaymentClient(srv.URL, time.Second, func(breaker.Transition) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.http.CloseIdleConnections()
+			_, err = p.Charge(ctx, "o-1", 100)
+			if status, _ := classify(err); status != http.StatusGatewayTimeout && status != http.StatusServiceUnavailable {
+				t.Fatalf("Charge error %v classified as %d, want a deadline or cancellation", err, status)
+			}
+		})
 	}
 }

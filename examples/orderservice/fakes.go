@@ -27,6 +27,7 @@ type paymentGateway struct {
 	srv          *http.Server
 	ln           net.Listener
 	charges      atomic.Int64
+	calls        atomic.Int64 // charge requests received, whatever became of them
 	inFlight     atomic.Int64 // charges being processed
 	lastDeadline atomic.Int64 // the Grpc-Timeout of the last charge, in nanoseconds; 0 when none
 }
@@ -67,7 +68,11 @@ func (g *paymentGateway) LastDeadline() time.Duration { return time.Duration(g.l
 // InFlight is how many charges the gateway is processing right now.
 func (g *paymentGateway) InFlight() int64 { return g.inFlight.Load() }
 
+// Calls is how many charge requests reached the gateway, failed ones included.
+func (g *paymentGateway) Calls() int64 { return g.calls.Load() }
+
 func (g *paymentGateway) charge(w http.ResponseWriter, r *http.Request) {
+	g.calls.Add(1)
 	g.inFlight.Add(1)
 	defer g.inFlight.Add(-1)
 	if d, err := ctxutil.ParseTimeout(r.Header.Get(ctxutil.HeaderTimeout)); err == nil {
@@ -82,7 +87,9 @@ func (g *paymentGateway) charge(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := g.Faults.Apply(r.Context()); err != nil {
 		if r.Context().Err() != nil {
-			return // the caller gave up; nobody reads the answer
+			// The caller's deadline, which it sent in Grpc-Timeout, has passed.
+			http.Error(w, "deadline exceeded", http.StatusGatewayTimeout)
+			return
 		}
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return

@@ -37,12 +37,12 @@ func TestKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("order %s not published to Kafka within 15s", o.ID)
+			t.Fatalf("order %s not published to Kafka within 60s", o.ID)
 		}
 		found := false
 		fs.EachRecord(func(r *kgo.Record) {

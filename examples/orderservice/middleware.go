@@ -80,6 +80,17 @@ func accessLog(m *metrics, mux *http.ServeMux) middleware {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
 			h, route := mux.Handler(r)
+			// Logged on the way out, also when the handler panics: recoverPanics, outside, answers 500 then.
+			returned := false
+			defer func() {
+				switch {
+				case !returned:
+					sw.status = http.StatusInternalServerError
+				case sw.status == 0:
+					sw.status = http.StatusOK
+				}
+				logRequest(m, r, route, sw, time.Since(start))
+			}()
 			if route == "" {
 				route = "unmatched"
 				var hw headerOnly
@@ -91,25 +102,26 @@ func accessLog(m *metrics, mux *http.ServeMux) middleware {
 			} else {
 				next.ServeHTTP(sw, r)
 			}
-			if sw.status == 0 {
-				sw.status = http.StatusOK
-			}
-			took := time.Since(start)
-			m.observeRequest(route, sw.status, took)
-			level := zap.InfoLevel
-			if sw.status >= 500 {
-				level = zap.ErrorLevel
-			}
-			ctxutil.Logger(r.Context()).Log(level, "request",
-				zap.String("method", r.Method),
-				zap.String("path", r.URL.Path),
-				zap.Int("status", sw.status),
-				zap.Int("bytes", sw.bytes),
-				zap.Duration("duration", took),
-				zap.String("remote", r.RemoteAddr),
-			)
+			returned = true
 		})
 	}
+}
+
+// logRequest writes the access log line of a request and records it in the metrics.
+func logRequest(m *metrics, r *http.Request, route string, sw *statusWriter, took time.Duration) {
+	m.observeRequest(route, sw.status, took)
+	level := zap.InfoLevel
+	if sw.status >= 500 {
+		level = zap.ErrorLevel
+	}
+	ctxutil.Logger(r.Context()).Log(level, "request",
+		zap.String("method", r.Method),
+		zap.String("path", r.URL.Path),
+		zap.Int("status", sw.status),
+		zap.Int("bytes", sw.bytes),
+		zap.Duration("duration", took),
+		zap.String("remote", r.RemoteAddr),
+	)
 }
 
 // timeBudget bounds every request with the server's own budget; an inbound deadline that is shorter stays.

@@ -84,6 +84,13 @@ func (p *paymentClient) Charge(ctx context.Context, orderID string, amountCents 
 			return cr.ChargeID, nil
 		case resp.StatusCode == http.StatusPaymentRequired:
 			return "", errPaymentDeclined
+		case resp.StatusCode == http.StatusGatewayTimeout || ctx.Err() != nil:
+			// The gateway ran out of the time Inject gave it, which is ours: that is our deadline passing, and
+			// its answer races our own timer.
+			if ctx.Err() != nil {
+				return "", context.Cause(ctx)
+			}
+			return "", fmt.Errorf("payment gateway: out of time: %w", context.DeadlineExceeded)
 		default:
 			return "", fmt.Errorf("%w: status %d", errPaymentUnavailable, resp.StatusCode)
 		}

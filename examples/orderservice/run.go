@@ -74,8 +74,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	// Graceful shutdown: fail readiness, stop accepting and let in-flight requests finish within the deadline,
-	// then let the relay publish what it claimed, then close the dependencies.
+	// then let the relay publish what it claimed, then close the dependencies. Between failing readiness and
+	// closing the listener, -drain-delay gives load balancers time to see the 503 and stop sending; without it
+	// they learn of the shutdown from refused connections.
 	a.draining.Store(true)
+	if cfg.DrainDelay > 0 && serveErr == nil {
+		logger.Info("failing readiness before draining", zap.Duration("drain_delay", cfg.DrainDelay))
+		t := time.NewTimer(cfg.DrainDelay)
+		select {
+		case <-t.C:
+		case serveErr = <-serveDone:
+			t.Stop()
+			logger.Error("server stopped", zap.Error(serveErr))
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error

@@ -153,7 +153,11 @@ type recorder struct {
 func (r *recorder) add(status int, took time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.w.byClass[status/100]++
+	class := status / 100
+	if class >= len(r.w.byClass) {
+		class = 0 // a status no HTTP class has (net/http accepts 100 to 999) counts with the errors
+	}
+	r.w.byClass[class]++
 	r.w.lat = append(r.w.lat, took)
 	if status/100 == 5 {
 		r.w.lat5xx = append(r.w.lat5xx, took)

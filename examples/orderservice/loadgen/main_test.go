@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -63,5 +64,16 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("run(%q) succeeded", args)
 		}
+	}
+}
+
+// A server answering with a status outside the five classes (net/http accepts up to 999) is counted as an
+// error, not a crash.
+func TestRecorderOddStatus(t *testing.T) {
+	var r recorder
+	r.add(999, time.Millisecond)
+	r.add(200, time.Millisecond)
+	if w := r.take(); w.byClass[0] != 1 || w.byClass[2] != 1 {
+		t.Fatalf("counts by class %v, want one error and one 2xx", w.byClass)
 	}
 }
