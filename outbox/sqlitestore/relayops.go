@@ -68,15 +68,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, ttl time
 
 // Release implements [outbox.Store].
 func (s *Store) Release(ctx context.Context, owner string) error {
-	t := s.cfg.Table
-	err := storeutil.InTx(ctx, s.db, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE "+t+"_leases SET owner = '', expires_at = 0 WHERE owner = ?", owner); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM "+t+"_relays WHERE owner = ?", owner)
-		return err
-	})
-	if err != nil {
+	if err := storeutil.Release(ctx, s.db, s.cfg.Table, owner); err != nil {
 		return fmt.Errorf("sqlitestore: releasing partitions: %w", err)
 	}
 	return nil

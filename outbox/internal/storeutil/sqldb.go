@@ -108,3 +108,15 @@ func Seqs(recs []outbox.Record) []int64 {
 	}
 	return seqs
 }
+
+// Release frees every partition owner holds and forgets the relay, in one transaction, for the stores whose SQL
+// takes ? placeholders (SQLite, MySQL/MariaDB). table is the validated outbox table name.
+func Release(ctx context.Context, db *sql.DB, table, owner string) error {
+	return InTx(ctx, db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE "+table+"_leases SET owner = '', expires_at = 0 WHERE owner = ?", owner); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM "+table+"_relays WHERE owner = ?", owner)
+		return err
+	})
+}
