@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -13,23 +12,12 @@ import (
 	"github.com/sluice-go/sluice/cache/lru"
 )
 
-// twoLevelKeys is a Zipf(1.01) trace over n keys.
-func twoLevelKeys(n int) []int {
-	r := rand.New(rand.NewPCG(3, 4))
-	z := rand.NewZipf(r, 1.01, 1, uint64(n-1))
-	keys := make([]int, 1<<16)
-	for i := range keys {
-		keys[i] = int(z.Uint64())
-	}
-	return keys
-}
-
 // BenchmarkCacheTwoLevel measures the two-level cache's Get when the local tier hits, beside the bare local
 // tier it wraps (sluice-lru) and golang-lru, on 10k prefilled keys read in a Zipf order. The target is
 // sluice-cache within 1.15x of sluice-lru.
 func BenchmarkCacheTwoLevel(b *testing.B) {
 	const n = 10_000
-	keys := twoLevelKeys(n)
+	keys := zipfKeys(1<<16, n, 1.01, 3)
 	ctx := context.Background()
 	c, err := cache.New[int, int](cache.WithLocal(2*n, 0)) // room for every key in every shard
 	if err != nil {
