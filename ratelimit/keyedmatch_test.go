@@ -30,6 +30,23 @@ func TestKeyedWaitMatchesTokenBucket(t *testing.T) {
 	}
 }
 
+// TestKeyedSlidingWindowWaitMatchesSlidingWindow is TestKeyedWaitMatchesTokenBucket for a KeyedSlidingWindow
+// against one SlidingWindow per key, whose waiting is FIFO and takes nothing until served.
+func TestKeyedSlidingWindowWaitMatchesSlidingWindow(t *testing.T) {
+	r := Rate{Limit: 4, Period: 100 * time.Millisecond}
+	for seed := range uint64(4) {
+		synctest.Test(t, func(t *testing.T) {
+			kw, _ := NewKeyedSlidingWindow[int](r)
+			var each [3]*SlidingWindow
+			for i := range each {
+				each[i], _ = NewSlidingWindow(r)
+			}
+			keyed := keyedAsLimiter{kw}
+			matchScript(t, seed, func(key int) (Limiter, Limiter) { return keyed.on(key), each[key] }, nil, nil)
+		})
+	}
+}
+
 func setAll(bs []*TokenBucket, r Rate) error {
 	for _, b := range bs {
 		if err := b.SetRate(r); err != nil {
