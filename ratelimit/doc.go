@@ -45,7 +45,8 @@
 // could be allowed ([ErrWouldExceedDeadline]), and returns [ErrExceedsBurst] instead of blocking forever when n
 // can never fit. Waiters are served in FIFO order and Allow never jumps ahead of them. A waiter whose ctx ends
 // gives back exactly what it reserved, and the waiters behind it move up; a call that fails leaves the state
-// unchanged. SetRate changes a limiter at run time and re-plans sleeping waiters under the new rate.
+// unchanged. SetRate changes a limiter at run time and re-plans sleeping waiters under the new rate. [Keyed] and
+// [KeyedSlidingWindow] wait the same way, per key.
 //
 // # Time
 //

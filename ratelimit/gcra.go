@@ -341,12 +341,7 @@ func (g *gcra) setParams(r Rate, burst int) error {
 		// What admitted events still owe is kept as a number of events, repaid at the new interval.
 		nt := now
 		if base > now {
-			hi, lo := bits.Mul64(uint64(base-now), uint64(p.t))
-			q := uint64(1 << 61) // the quotient does not fit 64 bits: cap it, as below
-			if hi < uint64(old.t) {
-				q, _ = bits.Div64(hi, lo, uint64(old.t))
-			}
-			nt = now + int64(min(q, 1<<61))
+			nt = now + rescaleDebt(base-now, old.t, p.t)
 		}
 		for x := g.waiters.head; x != nil; x = x.next {
 			if x.n > p.burst {
@@ -370,6 +365,17 @@ func (g *gcra) setParams(r Rate, burst int) error {
 		x = next
 	}
 	return nil
+}
+
+// rescaleDebt converts d units owed at an emission interval of oldT into the same number of events owed at newT.
+// A result that does not fit is capped at 1<<61 units (years), so that a debt is kept, never wrapped.
+func rescaleDebt(d, oldT, newT int64) int64 {
+	hi, lo := bits.Mul64(uint64(d), uint64(newT))
+	if hi >= uint64(oldT) { // the quotient does not fit 64 bits
+		return 1 << 61
+	}
+	q, _ := bits.Div64(hi, lo, uint64(oldT))
+	return int64(min(q, 1<<61))
 }
 
 func (g *gcra) rate() (Rate, int) {

@@ -22,12 +22,16 @@ type keyMap[V any] struct {
 }
 
 type keyShard[V any] struct {
-	mu        sync.Mutex
-	m         map[uint64]V // guarded by mu
-	sweepAt   int          // guarded by mu; size at which idle entries are swept next
-	earliest  int64        // guarded by mu; no entry in m is idle before this
-	evictions uint64       // guarded by mu
-	_         [64]byte     // keeps neighbouring shards' locks off one cache line
+	mu sync.Mutex
+	m  map[uint64]V // guarded by mu
+	// waits holds the sleeping WaitN calls of the keys that have any, in FIFO order; a key without waiters has
+	// no entry, so waiting costs nothing per key until someone waits. Guarded by mu; nil until first used.
+	waits     map[uint64]*waitList
+	p         *gcraParams // guarded by mu; [Keyed] only: the parameters this shard's entries are kept under
+	sweepAt   int         // guarded by mu; size at which idle entries are swept next
+	earliest  int64       // guarded by mu; no entry in m is idle before this
+	evictions uint64      // guarded by mu
+	_         [64]byte    // keeps neighbouring shards' locks off one cache line
 }
 
 func newKeyMap[V any](c *config, idleAt func(V) int64) keyMap[V] {
@@ -74,7 +78,7 @@ func (m *keyMap[V]) sweep(s *keyShard[V], now int64) {
 	if now >= s.earliest {
 		earliest := int64(math.MaxInt64)
 		for h, v := range s.m {
-			if at := m.idleAt(v); at <= now {
+			if at := m.idleAt(v); at <= now && !s.waiting(h) {
 				delete(s.m, h)
 				s.evictions++
 			} else {
@@ -83,7 +87,51 @@ func (m *keyMap[V]) sweep(s *keyShard[V], now int64) {
 		}
 		s.earliest = earliest
 	}
-	s.sweepAt = min(max(64, 2*len(s.m)), m.perShard)
+	s.resweep(m)
+}
+
+// resweep sets the size of the next sweep after one. Called with s.mu held.
+func (s *keyShard[V]) resweep(m *keyMap[V]) { s.sweepAt = min(max(64, 2*len(s.m)), m.perShard) }
+
+// waiting reports whether key h has waiters; such a key is never forgotten, so that the waiters find its state
+// (and its place under the cap) when their turn comes. Called with s.mu held.
+func (s *keyShard[V]) waiting(h uint64) bool { return s.waitsOf(h) != nil }
+
+// waitsOf returns key h's waiters, or nil if it has none. Called with s.mu held.
+func (s *keyShard[V]) waitsOf(h uint64) *waitList {
+	if len(s.waits) == 0 {
+		return nil
+	}
+	return s.waits[h]
+}
+
+// enqueue appends w to key h's waiters. Called with s.mu held.
+func (s *keyShard[V]) enqueue(h uint64, w *waiter) *waitList {
+	l := s.waits[h]
+	if l == nil {
+		if s.waits == nil {
+			s.waits = make(map[uint64]*waitList)
+		}
+		l = &waitList{}
+		s.waits[h] = l
+	}
+	l.pushBack(w)
+	return l
+}
+
+// dequeue removes w from key h's waiters, dropping the key's list once empty, and returns the list (nil then).
+// Called with s.mu held.
+func (s *keyShard[V]) dequeue(h uint64, w *waiter) *waitList {
+	l := s.waits[h]
+	if l == nil {
+		return nil
+	}
+	l.remove(w)
+	if l.len == 0 {
+		delete(s.waits, h)
+		return nil
+	}
+	return l
 }
 
 // len returns how many keys are tracked now (idle ones may or may not be counted yet).

@@ -332,6 +332,72 @@ func TestOracleWaitCancel(t *testing.T) {
 	}
 }
 
+// TestOracleKeyedWaitCancel has 48 goroutines over three keys calling WaitN with contexts cancelled at random
+// moments and checks every key's admitted events against its policy: a refund that gave back too much, or a
+// re-plan that lost a debt, would show up as an interval holding too many events.
+func TestOracleKeyedWaitCancel(t *testing.T) {
+	r := Rate{Limit: 50, Period: time.Second}
+	for _, name := range []string{"keyed", "keyedslidingwindow"} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var l keyWaiter
+				burst := 2
+				if name == "keyed" {
+					kl, _ := NewKeyed[int](r, WithBurst(burst))
+					l = kl
+				} else {
+					l, _ = NewKeyedSlidingWindow[int](r)
+				}
+				start := time.Now()
+				end := start.Add(20 * r.Period)
+				var mu sync.Mutex
+				at := [3]map[int64]int{{}, {}, {}}
+				cancelled := 0
+				var wg sync.WaitGroup
+				for g := range 48 {
+					wg.Go(func() {
+						rng := rand.New(rand.NewPCG(uint64(g), 9))
+						key := g % 3
+						for i := 0; i < 10_000 && time.Now().Before(end); i++ { // bounded: see TestAccuracyWait
+							n := 1 + rng.IntN(2)
+							ctx, cancel := context.WithCancel(context.Background())
+							stop := time.AfterFunc(time.Duration(rng.Int64N(int64(r.Period))), cancel)
+							err := l.WaitN(ctx, key, n)
+							stop.Stop()
+							cancel()
+							mu.Lock()
+							if err == nil {
+								at[key][int64(time.Since(start))] += n
+							} else {
+								cancelled++
+							}
+							mu.Unlock()
+						}
+					})
+				}
+				wg.Wait()
+				total := 0
+				for key := range at {
+					tr := traceOf(at[key])
+					policy := "tokenbucket"
+					if name != "keyed" {
+						policy = "slidingwindow"
+					}
+					if err := tr.conforms(policy, r, burst); err != nil {
+						t.Fatalf("key %d: %v", key, err)
+					}
+					total += tr.total
+				}
+				ratio := float64(total) / float64(3*20*r.Limit)
+				t.Logf("%s: %d cancelled waits, admitted/ideal %.3f", name, cancelled, ratio)
+				if cancelled == 0 || ratio < 0.95 {
+					t.Fatalf("%d cancelled, admitted/ideal %.3f: the run did not exercise refunds or lost capacity", cancelled, ratio)
+				}
+			})
+		})
+	}
+}
+
 // traceOf turns events counted by time into a trace.
 func traceOf(at map[int64]int) trace {
 	var tr trace

@@ -10,7 +10,7 @@ type waiter struct {
 	cost, due  int64 // GCRA: units reserved and the moment they may be used
 	err        error // set, with the waiter removed from its list, when it can never be served
 	wake       chan struct{}
-	timer      *time.Timer
+	timer      *time.Timer // nil for the keyed limiters: they make a timer when first sleeping, outside the shard lock
 }
 
 func newWaiter(n int) *waiter {
@@ -31,6 +31,15 @@ func (w *waiter) signal() {
 type waitList struct {
 	head, tail *waiter
 	len        int
+	events     int // sum of n over the list
+}
+
+// first returns the head of l, which may be nil.
+func (l *waitList) first() *waiter {
+	if l == nil {
+		return nil
+	}
+	return l.head
 }
 
 func (l *waitList) pushBack(w *waiter) {
@@ -42,6 +51,7 @@ func (l *waitList) pushBack(w *waiter) {
 	}
 	l.tail = w
 	l.len++
+	l.events += w.n
 }
 
 func (l *waitList) remove(w *waiter) {
@@ -59,4 +69,5 @@ func (l *waitList) remove(w *waiter) {
 	}
 	w.prev, w.next = nil, nil
 	l.len--
+	l.events -= w.n
 }
