@@ -16,8 +16,9 @@ var (
 	// ErrQueueFull is returned by WaitN, without taking anything, when the waiting queue bound set with
 	// [WithMaxQueue] would be exceeded.
 	ErrQueueFull = errors.New("ratelimit: wait queue is full")
-	// ErrTooManyKeys is returned by [Keyed.Limit] when a new key arrives, the [WithMaxKeys] cap is reached and no
-	// tracked key is back at full quota. The Decision then denies the new key.
+	// ErrTooManyKeys is returned by the Limit and WaitN methods of [Keyed] and [KeyedSlidingWindow] when a new
+	// key arrives, the [WithMaxKeys] cap is reached and no tracked key can be forgotten. The Decision of Limit
+	// then denies the new key.
 	ErrTooManyKeys = errors.New("ratelimit: too many keys")
 )
 
