@@ -13,4 +13,9 @@
 // copies therefore never outlive a lost invalidation by more than the time to notice the broken connection,
 // which is immediate for a closed connection and at most the ping interval ([WithPingInterval]) for a silent
 // one whose PING fails.
+//
+// [cache.Cache.Close] ends the subscription without waiting for a reconnection to time out: the dial in
+// progress is cancelled. Two steps of go-redis do not observe cancellation and can still hold Close: the
+// handshake on a connection that Redis, or a proxy in front of it, accepted but does not answer (the client's
+// ReadTimeout bounds it), and a TLS dial (its DialTimeout bounds it).
 package rediscache
