@@ -132,9 +132,10 @@ func (s *subscription) run(healthy bool) {
 				healthy = false
 				s.h.InvalidateAll()
 			}
-			if pinged && timeout {
-				// The PING went unanswered: the connection is dead without being closed, and go-redis only
-				// reconnects after an error, so start over on a new connection.
+			if timeout && (pinged || !healthy) {
+				// The PING went unanswered, or Redis has not confirmed the subscription for a whole ping
+				// interval: the connection is dead or stuck without being closed, and go-redis only reconnects
+				// after an error, so start over on a new connection.
 				s.resubscribe(ctx)
 			}
 			pinged = false
