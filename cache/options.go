@@ -89,9 +89,12 @@ func WithRemoteTTL(ttl time.Duration) Option {
 	return optionFunc(func(c *config) { c.remoteTTL = ttl })
 }
 
-// WithRemoteTimeout bounds every remote call (default [DefaultRemoteTimeout]; 0 means only the caller's
-// context bounds it). A read that times out counts as a remote error and falls through to the loader, so a
-// slow remote cannot stall reads. Repeating it keeps the last.
+// WithRemoteTimeout bounds every remote call (default [DefaultRemoteTimeout]). A read that times out counts as
+// a remote error and falls through to the loader, so a slow remote cannot stall reads, provided the [Remote]
+// ends its calls at their context's deadline (for [github.com/sluice-go/sluice/cache/rediscache], the go-redis
+// client needs ContextTimeoutEnabled). 0 means no bound of its own: the remote calls of a load are then bounded
+// by the load timeout ([WithLoadTimeout]), so a hung remote can use up the whole load and fail the read, and
+// those of Set and Delete by the caller's context. Repeating it keeps the last.
 func WithRemoteTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.remoteTimeout = d })
 }

@@ -17,6 +17,14 @@
 // intervals; one filled while the subscription was down lives until the subscription is back, or until its
 // local TTL ends if that comes first.
 //
+// # Timeouts
+//
+// go-redis applies a context's deadline to its socket reads and writes only when the client's
+// Options.ContextTimeoutEnabled is true. Set it on clients given to [New]: without it, [cache.WithRemoteTimeout]
+// cannot cut short a call to a Redis that has stopped answering, whose connections stay open. Each read then
+// waits for the client's ReadTimeout (5 s by default) before it falls back to the loader, and a caller whose
+// deadline is shorter gets [context.DeadlineExceeded] for a key the loader would have served.
+//
 // [cache.Cache.Close] ends the subscription without waiting for a reconnection to time out: the dial in
 // progress is cancelled. Two steps of go-redis do not observe cancellation and can still hold Close: the
 // handshake on a connection that Redis, or a proxy in front of it, accepted but does not answer (the client's
