@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -259,14 +258,6 @@ func TestLoadErrorNotCached(t *testing.T) {
 	}
 	if st := c.Stats(); st.LoadErrors != 1 || st.Loads != 2 {
 		t.Fatalf("stats %+v", st)
-	}
-}
-
-func TestLoaderPanic(t *testing.T) {
-	c := newCache[string, string](t, WithLoader(func(context.Context, string) (string, error) { panic("bad row") }))
-	_, err := c.Get(context.Background(), "k")
-	if err == nil || !strings.Contains(err.Error(), "cache: loader panicked: bad row") {
-		t.Fatalf("Get with a panicking loader: %v", err)
 	}
 }
 

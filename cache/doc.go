@@ -17,7 +17,9 @@
 //
 //   - Stampede: concurrent misses of one key in one process share one remote read and one load. The load runs on
 //     a context with the first caller's values but not its cancellation, bounded by [WithLoadTimeout]; every
-//     waiter can still give up on its own context. A failed load is not cached: the next Get tries again.
+//     waiter can still give up on its own context. A failed load is not cached: the next Get tries again. A
+//     loader that panics or calls [runtime.Goexit] fails its load with [ErrLoadAborted] for every waiter; the
+//     panic is not re-raised, since the load runs on a goroutine of the cache rather than a caller's.
 //   - Penetration: with [WithNegativeTTL], a loader's [ErrNotFound] is cached in both tiers, so a flood of
 //     requests for keys that do not exist reaches the source once per key and TTL.
 //   - Avalanche: [WithTTLJitter] shortens every TTL by a random fraction, so entries filled together do not

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 )
 
@@ -66,6 +67,13 @@ func (c *Cache[K, V]) fill(parent context.Context, key K, cl *call[V]) {
 	defer c.wg.Done()
 	ctx, cancel := c.loadCtx(parent)
 	defer cancel()
+	released := false
+	defer func() {
+		if !released { // runtime.Goexit (or a panic outside the loader): answer the waiters, free the key
+			c.st.loadErrors.Add(1)
+			c.release(key, cl, result[V]{err: errGoexit}, false)
+		}
+	}()
 	var rk string
 	if c.remote != nil {
 		rk = c.remoteKey(key)
@@ -74,7 +82,9 @@ func (c *Cache[K, V]) fill(parent context.Context, key K, cl *call[V]) {
 	// The remote write comes before the waiters are released: when Get returns, another instance finds the
 	// value in the remote tier instead of loading it again.
 	wrote := c.writeRemote(ctx, key, cl, rk, r)
-	if !c.release(key, cl, r, false) && wrote {
+	current := c.release(key, cl, r, false)
+	released = true
+	if !current && wrote {
 		c.undoRemote(ctx, rk)
 	}
 }
@@ -250,13 +260,20 @@ func (c *Cache[K, V]) undoRemote(ctx context.Context, rk string) {
 	cancel()
 }
 
-// callLoader calls fn, turning a panic into an error: the load runs on the cache's goroutine, where a panic
-// would take the process down far from any caller.
+// callLoader calls fn, turning a panic into an error wrapping ErrLoadAborted: the load runs on the cache's
+// goroutine, where a panic would take the process down far from any caller. If fn calls runtime.Goexit, the
+// goroutine ends here, and the deferred guard of the load answers its waiters.
 func callLoader[K comparable, V any](ctx context.Context, key K, fn func(context.Context, K) (V, error)) (v V, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("cache: loader panicked: %v", p)
+			err = panicked("loader", p)
 		}
 	}()
 	return fn(ctx, key)
+}
+
+// panicked is the error of a load whose loader panicked with p. The panic value is in the text only, not in
+// the error chain: a panic is never a "not found" answer to cache.
+func panicked(who string, p any) error {
+	return &abortError{what: fmt.Sprintf("%s panicked: %v", who, p), stack: debug.Stack()}
 }

@@ -101,6 +101,12 @@ func (c *Cache[K, V]) fillMany(parent context.Context, keys []K, calls []*call[V
 	defer c.wg.Done()
 	ctx, cancel := c.loadCtx(parent)
 	defer cancel()
+	finished := false
+	defer func() {
+		if !finished {
+			c.abandon(keys, calls)
+		}
+	}()
 	rks := make([]string, len(keys))
 	if c.remote != nil {
 		for i, k := range keys {
@@ -156,6 +162,26 @@ func (c *Cache[K, V]) fillMany(parent context.Context, keys []K, calls []*call[V
 			c.undoRemote(ctx, rks[i])
 		}
 	}
+	finished = true
+}
+
+// abandon ends the calls of a fillMany whose goroutine is exiting without finishing (runtime.Goexit in the bulk
+// loader, or a panic outside the loaders): calls not yet answered get an error, and calls kept registered for
+// their remote write are unregistered, so that no key stays held by a flight that will never end.
+func (c *Cache[K, V]) abandon(keys []K, calls []*call[V]) {
+	counted := false
+	for i, k := range keys {
+		select {
+		case <-calls[i].done:
+			c.settle(k, calls[i])
+		default:
+			if !counted {
+				c.st.loadErrors.Add(1) // one aborted call, however many keys it was for
+				counted = true
+			}
+			c.release(k, calls[i], result[V]{err: errGoexit}, false)
+		}
+	}
 }
 
 // maxParallelLoads bounds the loader calls one GetMany makes at once without a bulk loader.
@@ -196,9 +222,17 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, keys []K, rest []int, result
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
+				returned := false
+				defer func() {
+					if !returned { // runtime.Goexit: without this, the zero result would read as a value
+						c.st.loadErrors.Add(1)
+						results[i] = result[V]{err: errGoexit}
+					}
+				}()
 				c.st.loads.Add(1)
 				v, err := callLoader(ctx, keys[i], c.loader)
 				results[i] = c.loaded(v, err)
+				returned = true
 			})
 		}
 		wg.Wait()
@@ -213,10 +247,11 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, keys []K, rest []int, result
 	}
 }
 
+// callBulk is callLoader for the bulk loader.
 func callBulk[K comparable, V any](ctx context.Context, keys []K, fn func(context.Context, []K) (map[K]V, error)) (m map[K]V, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("cache: bulk loader panicked: %v", p)
+			err = panicked("bulk loader", p)
 		}
 	}()
 	return fn(ctx, keys)

@@ -89,9 +89,12 @@ func WithRemoteTTL(ttl time.Duration) Option {
 	return optionFunc(func(c *config) { c.remoteTTL = ttl })
 }
 
-// WithRemoteTimeout bounds every remote call (default [DefaultRemoteTimeout]; 0 means only the caller's
-// context bounds it). A read that times out counts as a remote error and falls through to the loader, so a
-// slow remote cannot stall reads. Repeating it keeps the last.
+// WithRemoteTimeout bounds every remote call (default [DefaultRemoteTimeout]). A read that times out counts as
+// a remote error and falls through to the loader, so a slow remote cannot stall reads, provided the [Remote]
+// ends its calls at their context's deadline (for [github.com/sluice-go/sluice/cache/rediscache], the go-redis
+// client needs ContextTimeoutEnabled). 0 means no bound of its own: the remote calls of a load are then bounded
+// by the load timeout ([WithLoadTimeout]), so a hung remote can use up the whole load and fail the read, and
+// those of Set and Delete by the caller's context. Repeating it keeps the last.
 func WithRemoteTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.remoteTimeout = d })
 }
@@ -99,7 +102,9 @@ func WithRemoteTimeout(d time.Duration) Option {
 // WithLoader sets the function that reads the source of truth on a miss in both tiers. It returns
 // [ErrNotFound] (or wraps it) for a key that does not exist. Concurrent misses of one key share one call,
 // which runs on a context that keeps the first caller's values but not its cancellation, bounded by
-// [WithLoadTimeout]. K and V are inferred from fn and must match the cache's. Repeating it keeps the last.
+// [WithLoadTimeout]. If fn panics or calls [runtime.Goexit], the load fails with [ErrLoadAborted] (carrying the
+// panic value and stack) for every caller waiting for it, and the next read of the key calls fn again. K and V
+// are inferred from fn and must match the cache's. Repeating it keeps the last.
 func WithLoader[K comparable, V any](fn func(ctx context.Context, key K) (V, error)) Option {
 	return optionFunc(func(c *config) {
 		if fn == nil {
@@ -111,8 +116,9 @@ func WithLoader[K comparable, V any](fn func(ctx context.Context, key K) (V, err
 }
 
 // WithBulkLoader sets the function [Cache.GetMany] uses to load the keys both tiers miss, in one call. Keys
-// missing from the returned map do not exist (as if the loader returned [ErrNotFound] for them). Without it,
-// GetMany loads each key with the loader of [WithLoader], up to 16 at once. Repeating it keeps the last.
+// missing from the returned map do not exist (as if the loader returned [ErrNotFound] for them). If fn panics
+// or calls [runtime.Goexit], every key of the call fails with [ErrLoadAborted]. Without it, GetMany loads each
+// key with the loader of [WithLoader], up to 16 at once. Repeating it keeps the last.
 func WithBulkLoader[K comparable, V any](fn func(ctx context.Context, keys []K) (map[K]V, error)) Option {
 	return optionFunc(func(c *config) {
 		if fn == nil {

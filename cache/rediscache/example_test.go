@@ -31,7 +31,8 @@ func Example() {
 		panic(err)
 	}
 	defer mr.Close()
-	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	// ContextTimeoutEnabled lets cache.WithRemoteTimeout cut short a call to a Redis that stops answering.
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 	defer client.Close()
 	store, err := rediscache.New(client)
 	if err != nil {

@@ -62,9 +62,10 @@ func (i *Invalidator) Subscribe(ctx context.Context, h cache.InvalidationHandler
 		id:     hex.EncodeToString(raw[:]),
 		h:      h,
 		ps:     i.client.Subscribe(ctx),
-		stop:   make(chan struct{}),
 		exited: make(chan struct{}),
 	}
+	// The subscription outlives ctx: it keeps ctx's values, not its cancellation, and ends with Close.
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	err := s.ps.Subscribe(ctx, i.cfg.channel)
 	if err == nil {
 		err = s.confirm(ctx)
@@ -75,12 +76,15 @@ func (i *Invalidator) Subscribe(ctx context.Context, h cache.InvalidationHandler
 
 // subscription is one instance's pub/sub connection and the goroutine reading it.
 type subscription struct {
-	inv       *Invalidator
-	id        string
-	h         cache.InvalidationHandler
+	inv *Invalidator
+	id  string
+	h   cache.InvalidationHandler
+	// ctx is what run passes to every Redis call, including the dials of reconnections; Close cancels it, so
+	// that it need not wait for a dial to time out.
+	ctx       context.Context
+	cancel    context.CancelFunc
 	mu        sync.Mutex
 	ps        *redis.PubSub // guarded by mu; replaced when its connection is found dead
-	stop      chan struct{} // closed by Close
 	exited    chan struct{} // closed when run returns
 	closeOnce sync.Once
 	closeErr  error
@@ -104,14 +108,14 @@ func (s *subscription) confirm(ctx context.Context) error {
 // as something arrives on the subscription (after a reconnect, the confirmation of the resubscription).
 func (s *subscription) run(healthy bool) {
 	defer close(s.exited)
-	ctx := context.Background()
+	ctx := s.ctx
 	if !healthy {
 		s.h.InvalidateAll()
 	}
 	pinged := false
 	for {
 		msg, err := s.pubsub().ReceiveTimeout(ctx, s.inv.cfg.ping)
-		if s.stopped() {
+		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
@@ -128,14 +132,15 @@ func (s *subscription) run(healthy bool) {
 				healthy = false
 				s.h.InvalidateAll()
 			}
-			if pinged && timeout {
-				// The PING went unanswered: the connection is dead without being closed, and go-redis only
-				// reconnects after an error, so start over on a new connection.
+			if timeout && (pinged || !healthy) {
+				// The PING went unanswered, or Redis has not confirmed the subscription for a whole ping
+				// interval: the connection is dead or stuck without being closed, and go-redis only reconnects
+				// after an error, so start over on a new connection.
 				s.resubscribe(ctx)
 			}
 			pinged = false
 			select {
-			case <-s.stop:
+			case <-ctx.Done():
 				return
 			case <-time.After(s.inv.cfg.backoff):
 			}
@@ -172,24 +177,16 @@ func (s *subscription) resubscribe(ctx context.Context) {
 	old.Close()
 }
 
-func (s *subscription) stopped() bool {
-	select {
-	case <-s.stop:
-		return true
-	default:
-		return false
-	}
-}
-
 // Publish implements [cache.Subscription]: the message is the instance id and the key.
 func (s *subscription) Publish(ctx context.Context, key string) error {
 	return s.inv.client.Publish(ctx, s.inv.cfg.channel, s.id+" "+key).Err()
 }
 
-// Close implements [cache.Subscription].
+// Close implements [cache.Subscription]. It cancels a reconnection in progress rather than waiting for it to
+// time out (see the package doc for what go-redis lets it cut short).
 func (s *subscription) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.stop)
+		s.cancel()
 		s.closeErr = s.pubsub().Close()
 		<-s.exited
 		s.pubsub().Close() // in case run replaced it meanwhile

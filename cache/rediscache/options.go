@@ -31,7 +31,8 @@ func WithChannel(name string) Option {
 }
 
 // WithPingInterval sets how long a subscription may stay silent before it sends a PING to check its
-// connection (default [DefaultPingInterval]). Repeating it keeps the last.
+// connection, and how long it waits for the answer, or for Redis to confirm a subscription, before it starts
+// over on a new connection (default [DefaultPingInterval]). Repeating it keeps the last.
 func WithPingInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.ping = d })
 }

@@ -1,6 +1,7 @@
 package rediscache_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -14,13 +15,15 @@ import (
 )
 
 // proxy forwards TCP connections to target and can freeze the ones open so far: they stay open but carry
-// nothing, like a connection whose peer vanished without closing it.
+// nothing, like a connection whose peer vanished without closing it. With swallowSubscribe, a connection
+// freezes as it carries a SUBSCRIBE to Redis, so that the subscription is never confirmed.
 type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []*proxyConn // guarded by mu
-	wg     sync.WaitGroup
+	ln               net.Listener
+	target           string
+	swallowSubscribe atomic.Bool
+	mu               sync.Mutex
+	conns            []*proxyConn // guarded by mu
+	wg               sync.WaitGroup
 }
 
 type proxyConn struct {
@@ -54,16 +57,23 @@ func (p *proxy) accept() {
 		p.mu.Lock()
 		p.conns = append(p.conns, pc)
 		p.mu.Unlock()
-		p.wg.Go(func() { pc.pipe(s, c) })
-		p.wg.Go(func() { pc.pipe(c, s) })
+		p.wg.Go(func() { pc.pipe(s, c, &p.swallowSubscribe) })
+		p.wg.Go(func() { pc.pipe(c, s, nil) })
 	}
 }
 
-// pipe copies src to dst until either closes; once frozen, it reads and drops.
-func (pc *proxyConn) pipe(dst, src net.Conn) {
+// subscribeCmd is how go-redis's SUBSCRIBE starts, in RESP.
+var subscribeCmd = []byte("\r\nsubscribe\r\n")
+
+// pipe copies src to dst until either closes; once frozen, it reads and drops. With swallow set, a SUBSCRIBE
+// freezes the connection.
+func (pc *proxyConn) pipe(dst, src net.Conn, swallow *atomic.Bool) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := src.Read(buf)
+		if swallow != nil && swallow.Load() && bytes.Contains(buf[:n], subscribeCmd) {
+			pc.frozen.Store(true)
+		}
 		if n > 0 && !pc.frozen.Load() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -147,6 +157,49 @@ func TestSilentConnectionResubscribes(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			case <-deadline:
 				t.Fatal("no invalidation delivered after resubscribing")
+			}
+		}
+	})
+}
+
+// TestUnconfirmedSubscriptionResubscribes: a subscription that Redis never confirms (its SUBSCRIBE was lost on
+// a connection that then went silent) is started over on a new connection, instead of waiting on the silent
+// one for ever while invalidations are lost.
+func TestUnconfirmedSubscriptionResubscribes(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		ns := namespace(t, b.addr)
+		var src db
+		a := newInstance(t, b.addr, ns, &src)
+
+		px := newProxy(t, b.addr)
+		px.swallowSubscribe.Store(true)
+		client := newClient(t, px.ln.Addr().String(), "")
+		inv, err := rediscache.NewInvalidator(client, rediscache.WithChannel(ns+":invalidate"),
+			rediscache.WithPingInterval(100*time.Millisecond), rediscache.WithRetryBackoff(10*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := newNotifyLocal(t)
+		c, err := cache.New[string, string](cache.WithInvalidation(inv), cache.WithLocalTier(local),
+			cache.WithNamespace(ns, 1), cache.WithLoader(src.load))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// New has returned: the subscription went unconfirmed for a ping interval. New connections work again.
+		px.swallowSubscribe.Store(false)
+		deadline := time.After(10 * time.Second)
+		for {
+			if err := a.c.Delete(ctx, "k"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-local.deleted:
+				return
+			case <-time.After(100 * time.Millisecond):
+			case <-deadline:
+				t.Fatal("no invalidation delivered: the unconfirmed subscription was never started over")
 			}
 		}
 	})

@@ -12,7 +12,8 @@ import (
 )
 
 // Store is a [cache.Remote] on Redis. It is safe for concurrent use; the zero value is not usable, make one
-// with [New].
+// with [New]. Its calls end at their context's deadline only if the client has ContextTimeoutEnabled (see the
+// package doc).
 type Store struct {
 	client  redis.UniversalClient
 	cluster bool
