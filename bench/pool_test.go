@@ -24,9 +24,10 @@ var poolImpls = []poolImpl{
 	{"sluice", func(b *testing.B, size int) (func(context.Context, func()), func()) {
 		return newSluice(b, size)
 	}},
-	// With an opt-in coarse clock: idle stamps read a timestamp refreshed every millisecond.
-	{"sluice-coarseclock", func(b *testing.B, size int) (func(context.Context, func()), func()) {
-		return newSluice(b, size, pool.WithCoarseClock(time.Millisecond))
+	// The default reads a coarse clock of 1ms resolution for idle stamps; this one reads the clock on every
+	// operation.
+	{"sluice-exactclock", func(b *testing.B, size int) (func(context.Context, func()), func()) {
+		return newSluice(b, size, pool.WithCoarseClock(0))
 	}},
 	{"puddle", func(b *testing.B, size int) (func(context.Context, func()), func()) {
 		p, err := puddle.NewPool(&puddle.Config[*int]{

@@ -48,8 +48,8 @@ type Pool[T any] struct {
 	waits     atomic.Int64 // acquisitions that waited, counted by the waiter
 	waitNanos atomic.Int64
 	_         [48]byte
-	coarse    atomic.Int64 // with WithCoarseClock: the clock, refreshed by a ticker
-	_         [56]byte
+	coarse    clock.Coarse // the hot path's clock, unless WithCoarseClock(0)
+	_         [64]byte
 
 	mu          sync.Mutex
 	idle        []*Resource[T] // LIFO stack, warmest on top; guarded by mu
@@ -75,6 +75,9 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o.apply(&cfg)
+	}
+	if cfg.now != nil && !cfg.coarseSet {
+		cfg.coarseClock = 0 // an injected clock is read exactly unless asked otherwise
 	}
 	if create == nil {
 		cfg.fail("New: create func must not be nil")
@@ -122,8 +125,7 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	p.queue.gate = &p.gate
 	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
 	if res := cfg.coarseClock; res > 0 {
-		p.coarse.Store(p.clk.Now())
-		p.maintWG.Go(func() { p.every(res, func() { p.coarse.Store(p.clk.Now()) }) })
+		p.coarse.Start(p.clk, res)
 	}
 	if every := p.sweepInterval(); every > 0 {
 		p.maintWG.Go(func() { p.every(every, p.maintain) })
@@ -449,6 +451,7 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 		p.cancel()
 	}
 	p.mu.Unlock()
+	p.coarse.Stop()
 	for _, r := range dead {
 		p.finishDestroy(r, ReasonClosed)
 	}
@@ -465,10 +468,10 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	return nil
 }
 
-// now reads the clock of the hot path: the coarse one with WithCoarseClock.
+// now reads the clock of the hot path: the coarse one unless WithCoarseClock(0).
 func (p *Pool[T]) now() int64 {
 	if p.cfg.coarseClock > 0 {
-		return p.coarse.Load()
+		return p.coarse.Now()
 	}
 	return p.clk.Now()
 }

@@ -127,6 +127,9 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 		r.idleSince = now
 	}
 	if w := p.queue.pop(); w != nil {
+		if p.cfg.coarseClock > 0 {
+			now = 0 // the waiter measures its wait with the exact clock: the hand-off must too
+		}
 		p.handOffLocked(r, w, now)
 		p.mu.Unlock()
 		return
