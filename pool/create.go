@@ -90,7 +90,7 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 	// Close, or SetMaxSize shrinking the pool, may have come while the creation ran.
 	if reason := p.retireReasonLocked(r, 0); reason != numReasons {
 		p.mu.Unlock()
-		p.retireLent(r, reason, false)
+		p.retireLent(r, reason)
 		return
 	}
 	if w := p.queue.pop(); w != nil {

@@ -43,7 +43,7 @@ type Pool[T any] struct {
 	_         [48]byte
 	slot      atomic.Pointer[Resource[T]]
 	_         [56]byte
-	fastLent  atomic.Int64 // acquisitions through the slot
+	acquired  atomic.Int64 // acquisitions that did not wait, counted once the caller has the resource
 	_         [56]byte
 	waits     atomic.Int64 // acquisitions that waited, counted by the waiter
 	waitNanos atomic.Int64
@@ -159,7 +159,6 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 // lendParked lends r, just taken from the slot, unless the pool closed meanwhile.
 func (p *Pool[T]) lendParked(ctx context.Context, r *Resource[T], block bool) (*Resource[T], error) {
 	r.state = stateLent
-	p.fastLent.Add(1)
 	if p.gate.Load()&gateClosed != 0 {
 		p.put(r, 0, false) // destroys it
 		return nil, ErrClosed
@@ -206,7 +205,6 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 					p.waiters.Put(w)
 				}
 				r.state = stateLent
-				p.counts.Acquires++
 			case w != nil:
 				return p.wait(ctx, w) // unlocks
 			default:
@@ -235,7 +233,6 @@ func (p *Pool[T]) popIdleLocked(n int) *Resource[T] {
 	p.idle = p.idle[:n-1]
 	r.state = stateLent
 	p.lent++
-	p.counts.Acquires++
 	if n <= p.cfg.minIdle {
 		p.fillLocked(p.base)
 	}
@@ -252,10 +249,10 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 	now := p.now()
 	switch {
 	case r.expiresAt != 0 && now >= r.expiresAt:
-		p.retireLent(r, ReasonLifetime, true)
+		p.retireLent(r, ReasonLifetime)
 		return false, nil
 	case p.cfg.maxIdleTime > 0 && now-r.idleSince >= int64(p.cfg.maxIdleTime):
-		p.retireLent(r, ReasonIdle, true)
+		p.retireLent(r, ReasonIdle)
 		return false, nil
 	case validate && p.validateFn != nil && now-r.idleSince >= int64(p.cfg.validateAfter):
 		vctx, cancel := context.WithTimeout(ctx, p.cfg.validateTimeout)
@@ -266,7 +263,7 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 				p.put(r, 0, false) // the caller gave up: the check proved nothing
 				return false, cerr
 			}
-			p.retireLent(r, ReasonValidation, true)
+			p.retireLent(r, ReasonValidation)
 			return false, nil
 		}
 		r.idleSince = now
@@ -276,7 +273,9 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 	return true, nil
 }
 
+// acquiredHook counts an acquisition that did not wait, now that it reaches its caller, and reports it.
 func (p *Pool[T]) acquiredHook() {
+	p.acquired.Add(1)
 	if p.hook != nil {
 		p.hook(Event{Kind: EventAcquired})
 	}
@@ -315,9 +314,6 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		// Served while giving up: take what was handed over and pass it on.
 		p.gaveUpLocked(ctx)
 		r := <-w.ch
-		if r != nil {
-			p.counts.Acquires--
-		}
 		p.mu.Unlock()
 		if r != nil {
 			p.put(r, 0, false)
@@ -383,8 +379,8 @@ func (p *Pool[T]) Stats() Stats {
 		s.InUse--
 	}
 	p.mu.Unlock()
-	s.Acquires += p.fastLent.Load()
 	s.Waits, s.WaitTime = p.waits.Load(), time.Duration(p.waitNanos.Load())
+	s.Acquires = p.acquired.Load() + s.Waits
 	return s
 }
 

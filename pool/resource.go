@@ -72,7 +72,7 @@ func (r *Resource[T]) ReleaseUnused() {
 
 // Destroy tells the pool the resource is broken: it is destroyed with the WithDestroy func on another goroutine,
 // and the pool creates a replacement when one is needed. Destroying a resource that is not lent panics.
-func (r *Resource[T]) Destroy() { r.p.retireLent(r, ReasonBroken, false) }
+func (r *Resource[T]) Destroy() { r.p.retireLent(r, ReasonBroken) }
 
 // park is the fast path of Release: it leaves r in the slot without taking the lock, when no waiter, Close,
 // Reset or resize needs the slow path, and reports whether it did. A resource it displaces from the slot goes
@@ -148,13 +148,11 @@ func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T], now int64) {
 	}
 	w.served = now
 	r.state = stateLent
-	p.counts.Acquires++
 	w.ch <- r // buffered: never blocks
 }
 
-// retireLent destroys a lent resource. undo takes back the acquisition counted when it was lent, for a resource
-// that failed its checks before its borrower saw it.
-func (p *Pool[T]) retireLent(r *Resource[T], reason DestroyReason, undo bool) {
+// retireLent destroys a lent resource.
+func (p *Pool[T]) retireLent(r *Resource[T], reason DestroyReason) {
 	if p.cfg.leakThreshold > 0 {
 		r.acquiredAt.Store(0)
 	}
@@ -164,9 +162,6 @@ func (p *Pool[T]) retireLent(r *Resource[T], reason DestroyReason, undo bool) {
 		panic(notLent)
 	}
 	p.lent--
-	if undo {
-		p.counts.Acquires--
-	}
 	p.retireLocked(r, reason)
 	p.mu.Unlock()
 	p.destroyAsync(r, reason)
