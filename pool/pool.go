@@ -156,12 +156,16 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 	return p.acquire(ctx, true)
 }
 
-// lendParked lends r, just taken from the slot, unless the pool closed meanwhile.
+// lendParked lends r, just taken from the slot, unless the pool closed meanwhile or r dates from before a Reset.
 func (p *Pool[T]) lendParked(ctx context.Context, r *Resource[T], block bool) (*Resource[T], error) {
 	r.state = stateLent
 	if p.gate.Load()&gateClosed != 0 {
 		p.put(r, 0, false) // destroys it
 		return nil, ErrClosed
+	}
+	if r.gen != p.genNow.Load() {
+		p.retireLent(r, ReasonReset) // parked by a Release that raced with Reset
+		return p.acquire(ctx, block)
 	}
 	if ok, err := p.checkBorrowed(ctx, r, block); !ok {
 		if err != nil {
@@ -190,13 +194,13 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 				// Queue first, then look at the slot: a parker either sees the waiter or its resource is found.
 				w = p.waiters.Get().(*waiter[T])
 				p.queue.push(w)
-				r = p.slot.Swap(nil)
+				r = p.takeSlotLocked()
 				if r != nil && p.queue.head != w {
 					p.handOffLocked(r, p.queue.pop(), 0) // earlier waiters first
 					r = nil
 				}
 			} else if p.queue.n == 0 {
-				r = p.slot.Swap(nil)
+				r = p.takeSlotLocked()
 			}
 			switch {
 			case r != nil:
@@ -407,7 +411,8 @@ func (p *Pool[T]) SetMaxSize(n int) {
 }
 
 // Reset destroys every idle resource and retires every resource in use when it is released, as after a
-// failover of the backend. WithMinIdle resources are created again.
+// failover of the backend: no resource created before Reset is lent by an Acquire that starts after it
+// returns. WithMinIdle resources are created again.
 func (p *Pool[T]) Reset() {
 	p.mu.Lock()
 	p.gen++
@@ -477,11 +482,11 @@ const (
 	gateOver   = 1 << 41
 )
 
-// unparkLocked moves the parked resource, if any, to the first waiter or the idle stack. A waiter can be queued
-// while a resource is parked: a Release that parked just as the waiter queued leaves the resource to whoever
-// empties the slot first.
+// unparkLocked moves the parked resource, if any, to the first waiter or the idle stack, or retires it if it
+// dates from before a Reset (see takeSlotLocked). A waiter can be queued while a resource is parked: a Release
+// that parked just as the waiter queued leaves the resource to whoever empties the slot first.
 func (p *Pool[T]) unparkLocked() {
-	r := p.slot.Swap(nil)
+	r := p.takeSlotLocked()
 	if r == nil {
 		return
 	}
@@ -492,6 +497,21 @@ func (p *Pool[T]) unparkLocked() {
 	r.state = stateIdle
 	p.lent--
 	p.idle = append(p.idle, r)
+}
+
+// takeSlotLocked empties the slot and returns its resource, which the books count as lent already, unless it
+// dates from before the last Reset: a Release that checked the generation just before Reset can park its
+// resource just after Reset emptied the slot. Such a resource is retired and destroyed on its own goroutine,
+// and takeSlotLocked returns nil.
+func (p *Pool[T]) takeSlotLocked() *Resource[T] {
+	r := p.slot.Swap(nil)
+	if r != nil && r.gen != p.gen {
+		p.lent--
+		p.retireLocked(r, ReasonReset)
+		p.wg.Go(func() { p.finishDestroy(r, ReasonReset) })
+		return nil
+	}
+	return r
 }
 
 // syncOverLocked turns parking off while the pool holds more than its maximum size, so releases go through

@@ -95,7 +95,8 @@ func (p *Pool[T]) park(r *Resource[T], now int64) bool {
 	if p.gate.Load() == 0 && r.gen == p.genNow.Load() {
 		return true
 	}
-	// A waiter, Close, Reset or resize came meanwhile: take r back for the slow path, unless it is lent already.
+	// A waiter, Close, Reset or resize came meanwhile: take r back for the slow path, unless someone took it
+	// already. Whoever did checks the generation, so r is not lent again if Reset came.
 	if p.slot.CompareAndSwap(r, nil) {
 		r.state = stateLent
 		return false
