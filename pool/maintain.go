@@ -82,7 +82,7 @@ func (p *Pool[T]) sweep() {
 	}
 	if p.hook != nil {
 		for _, e := range leaks {
-			p.hook(e)
+			p.emit(e)
 		}
 	}
 }

@@ -200,7 +200,9 @@ func WithLeakDetection(d time.Duration, stacks bool) Option {
 
 // WithHook adds a function called with every [Event]: acquisitions with their wait, releases, creations with
 // their duration, destructions with their reason, timed out and canceled acquisitions, leaks. Hooks run on the
-// goroutine of the event, never under the pool's lock, and must be fast. Repeating it adds hooks.
+// goroutine of the event, which may be one of the pool's own, never under the pool's lock, and must be fast. A
+// hook may call [Pool.Close], which then starts the shutdown and returns without waiting for it to end.
+// Repeating it adds hooks.
 func WithHook(fn func(Event)) Option {
 	return optionFunc(func(c *config) {
 		if fn == nil {

@@ -26,9 +26,8 @@ type Pool[T any] struct {
 	base    context.Context // canceled by Close, so creations and checks stop
 	cancel  context.CancelFunc
 	stop    chan struct{} // closed by Close to stop the maintainer
-	maintWG sync.WaitGroup
-	wg      sync.WaitGroup // creations and destructions
-	waiters sync.Pool      // of *waiter[T]
+	running atomic.Int64  // pool goroutines: the maintainer, creations and destructions
+	waiters sync.Pool     // of *waiter[T]
 
 	// The fast path: one idle resource parked in slot is lent and returned without the lock. The pool's books
 	// count a parked resource as lent, so only the lent/parked handover happens outside the lock. gate is
@@ -62,7 +61,7 @@ type Pool[T any] struct {
 	gen         uint64         // bumped by Reset; guarded by mu
 	failures    int            // consecutive creation failures; guarded by mu
 	closed      bool           // guarded by mu
-	drained     chan struct{}  // closed once closed and nothing exists; guarded by mu
+	drained     chan struct{}  // closed once closed, nothing exists and no pool goroutine runs; guarded by mu
 	drainedDone bool           // guarded by mu
 	counts      Stats          // counters only; guarded by mu
 }
@@ -128,7 +127,7 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 		p.coarse.Start(p.clk, res)
 	}
 	if every := p.sweepInterval(); every > 0 {
-		p.maintWG.Go(func() { p.every(every, p.maintain) })
+		p.spawn(func() { p.every(every, p.maintain) })
 	}
 	p.mu.Lock()
 	p.fillLocked(p.base)
@@ -281,7 +280,7 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 func (p *Pool[T]) acquiredHook() {
 	p.acquired.Add(1)
 	if p.hook != nil {
-		p.hook(Event{Kind: EventAcquired})
+		p.emit(Event{Kind: EventAcquired})
 	}
 }
 
@@ -304,7 +303,7 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		p.waitNanos.Add(wait)
 		p.stampLent(r, end)
 		if p.hook != nil {
-			p.hook(Event{Kind: EventAcquired, Duration: time.Duration(wait)})
+			p.emit(Event{Kind: EventAcquired, Duration: time.Duration(wait)})
 		}
 		return r, nil
 	case <-ctx.Done():
@@ -331,7 +330,7 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		if errors.Is(err, context.DeadlineExceeded) {
 			kind = EventTimedOut
 		}
-		p.hook(Event{Kind: kind, Duration: time.Duration(p.clk.Now() - start)})
+		p.emit(Event{Kind: kind, Duration: time.Duration(p.clk.Now() - start)})
 	}
 	return nil, err
 }
@@ -428,47 +427,6 @@ func (p *Pool[T]) Reset() {
 	p.destroyAll(dead, ReasonReset)
 }
 
-// Close stops lending: waiters and later calls get ErrClosed. It destroys idle resources, cancels creations
-// under way, then waits until every lent resource is released or destroyed and every background goroutine has
-// returned, or ctx ends, in which case it returns ctx.Err() and resources still lent are destroyed when they are
-// released. Calling Close again waits again.
-func (p *Pool[T]) Close(ctx context.Context) error {
-	p.mu.Lock()
-	var dead []*Resource[T]
-	if !p.closed {
-		p.closed = true
-		p.gate.Or(gateClosed)
-		p.unparkLocked()
-		for w := p.queue.pop(); w != nil; w = p.queue.pop() {
-			w.err = ErrClosed
-			w.ch <- nil
-		}
-		dead = p.idle
-		p.idle = nil
-		for _, r := range dead {
-			p.retireLocked(r, ReasonClosed)
-		}
-		close(p.stop)
-		p.cancel()
-	}
-	p.mu.Unlock()
-	p.coarse.Stop()
-	for _, r := range dead {
-		p.finishDestroy(r, ReasonClosed)
-	}
-	p.maintWG.Wait()
-	p.mu.Lock()
-	p.checkDrainedLocked()
-	p.mu.Unlock()
-	select {
-	case <-p.drained:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	p.wg.Wait()
-	return nil
-}
-
 // now reads the clock of the hot path: the coarse one unless WithCoarseClock(0).
 func (p *Pool[T]) now() int64 {
 	if p.cfg.coarseClock > 0 {
@@ -508,7 +466,7 @@ func (p *Pool[T]) takeSlotLocked() *Resource[T] {
 	if r != nil && r.gen != p.gen {
 		p.lent--
 		p.retireLocked(r, ReasonReset)
-		p.wg.Go(func() { p.finishDestroy(r, ReasonReset) })
+		p.spawn(func() { p.finishDestroy(r, ReasonReset) })
 		return nil
 	}
 	return r
@@ -545,11 +503,4 @@ func (p *Pool[T]) retireReasonLocked(r *Resource[T], now int64) DestroyReason {
 		return ReasonResize
 	}
 	return numReasons
-}
-
-func (p *Pool[T]) checkDrainedLocked() {
-	if p.closed && !p.drainedDone && p.totalLocked() == 0 {
-		p.drainedDone = true
-		close(p.drained)
-	}
 }

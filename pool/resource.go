@@ -52,7 +52,7 @@ func (r *Resource[T]) Release() {
 		p.put(r, now, true)
 	}
 	if p.hook != nil {
-		p.hook(Event{Kind: EventReleased})
+		p.emit(Event{Kind: EventReleased})
 	}
 }
 
@@ -66,7 +66,7 @@ func (r *Resource[T]) ReleaseUnused() {
 	}
 	p.put(r, now, false)
 	if p.hook != nil {
-		p.hook(Event{Kind: EventReleased})
+		p.emit(Event{Kind: EventReleased})
 	}
 }
 
@@ -189,7 +189,7 @@ func (p *Pool[T]) destroyAsync(r *Resource[T], reason DestroyReason) {
 		p.finishDestroy(r, reason)
 		return
 	}
-	p.wg.Go(func() { p.finishDestroy(r, reason) })
+	p.spawn(func() { p.finishDestroy(r, reason) })
 }
 
 func (p *Pool[T]) destroyAll(rs []*Resource[T], reason DestroyReason) {
@@ -209,7 +209,7 @@ func (p *Pool[T]) finishDestroy(r *Resource[T], reason DestroyReason) {
 	p.checkDrainedLocked()
 	p.mu.Unlock()
 	if p.hook != nil {
-		p.hook(Event{Kind: EventDestroyed, Reason: reason})
+		p.emit(Event{Kind: EventDestroyed, Reason: reason})
 	}
 }
 
