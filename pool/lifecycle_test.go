@@ -417,11 +417,11 @@ func TestShrinkDuringCreateAndKeepalive(t *testing.T) {
 	})
 }
 
-// With the default coarse clock, expiry is off by at most its 1ms resolution: a resource is never retired for
+// With a coarse clock of 1ms, expiry is off by at most its 1ms resolution: a resource is never retired for
 // its lifetime before the exact time (readings are never ahead of the clock) nor more than a resolution after
 // it, and an idle timeout fires within a resolution of the exact time either way. Acquire and Release every
 // 100µs keep the clock ticking, so the pool reads coarse timestamps, not the clock.
-func TestDefaultCoarseClockExpiry(t *testing.T) {
+func TestCoarseClockExpiry(t *testing.T) {
 	const res, step = time.Millisecond, 100 * time.Microsecond
 	destroyedAt := func(reason DestroyReason, at *atomic.Pointer[time.Time]) Option {
 		return WithHook(func(e Event) {
@@ -447,7 +447,8 @@ func TestDefaultCoarseClockExpiry(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			const life = 50*time.Millisecond + res/2 // ends between two ticks of the clock
 			var at atomic.Pointer[time.Time]
-			p, _ := newTestPool(t, WithMaxSize(1), WithMaxLifetime(life, 0), destroyedAt(ReasonLifetime, &at))
+			p, _ := newTestPool(t, WithMaxSize(1), WithMaxLifetime(life, 0), WithCoarseClock(res),
+				destroyedAt(ReasonLifetime, &at))
 			defer closePool(t, p)
 			time.Sleep(3*time.Millisecond + 350*time.Microsecond) // so the lifetime ends between two sweeps
 			r := cycle(t, p, step)
@@ -466,7 +467,8 @@ func TestDefaultCoarseClockExpiry(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			const maxIdle = 50 * time.Millisecond
 			var at atomic.Pointer[time.Time]
-			p, _ := newTestPool(t, WithMaxSize(1), WithMaxIdleTime(maxIdle), destroyedAt(ReasonIdle, &at))
+			p, _ := newTestPool(t, WithMaxSize(1), WithMaxIdleTime(maxIdle), WithCoarseClock(res),
+				destroyedAt(ReasonIdle, &at))
 			defer closePool(t, p)
 			r := cycle(t, p, 20*time.Millisecond)
 			released := time.Now().Add(-step) // cycle sleeps one step after the last Release

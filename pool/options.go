@@ -34,7 +34,6 @@ type config struct {
 	leakThreshold   time.Duration
 	leakStacks      bool
 	coarseClock     time.Duration // 0: read the clock on every operation
-	coarseSet       bool          // whether WithCoarseClock was given
 	hooks           []func(Event)
 	now             func() time.Time
 	errs            []error
@@ -49,9 +48,6 @@ func defaultConfig() config {
 		maxCreates:      2,
 		backoffMin:      10 * time.Millisecond,
 		backoffMax:      time.Second,
-		// Coarse by default, where a coarse clock is usually opt-in: a clock read is half the cost of an Acquire
-		// and Release, and this one is never ahead, exact after an idle spell, and costs nothing while idle.
-		coarseClock: time.Millisecond,
 	}
 }
 
@@ -212,26 +208,26 @@ func WithHook(fn func(Event)) Option {
 	})
 }
 
-// WithCoarseClock sets the resolution of the clock that Acquire and Release read for idle stamps, lifetime and
-// idle-time checks and leak stamps. A clock read is about half the cost of an uncontended Acquire and Release,
-// so by default they read a coarse clock with a resolution of 1ms instead: the first operation after each tick
-// reads the clock and the others reuse its reading. While the pool is busy, a background goroutine ticks every
-// resolution; once a whole tick passes without an operation it sleeps until the next one, so an idle pool does
-// not wake up at all. Readings are never ahead of the clock and at most one resolution behind (more if the
-// machine starves the ticking goroutine of CPU), so idle stamps and expiry checks may be off by that much;
-// waits reported by Stats and hooks are measured with the exact clock. Zero reads the clock on every operation.
-// With [WithClock], the default is zero. Repeating it keeps the last value.
+// WithCoarseClock makes Acquire and Release take their timestamps (idle stamps, lifetime and idle-time checks,
+// leak stamps) from a coarse clock of the given resolution instead of reading the clock on every operation. A
+// clock read is about half the cost of an uncontended Acquire and Release; with this option the first operation
+// after each tick reads the clock and the others reuse its reading. While the pool is busy a background
+// goroutine ticks every resolution; once a whole tick passes without an operation it sleeps until the next one,
+// so an idle pool does not wake up at all. Readings are never ahead of the clock and at most one resolution
+// behind (more if the machine starves the ticking goroutine of CPU), so idle stamps and expiry checks may be off
+// by that much; waits reported by Stats and hooks are measured with the exact clock. Zero, the default, reads
+// the clock on every operation. Repeating it keeps the last value.
 func WithCoarseClock(resolution time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if resolution < 0 {
 			c.fail("WithCoarseClock: resolution must be >= 0, got %s", resolution)
 		}
-		c.coarseClock, c.coarseSet = resolution, true
+		c.coarseClock = resolution
 	})
 }
 
-// WithClock sets the source of time, [time.Now] by default. It is read at most once per operation, and on
-// every operation unless [WithCoarseClock] is given too. Repeating it keeps the last value.
+// WithClock sets the source of time, [time.Now] by default. It is read at most once per operation.
+// Repeating it keeps the last value.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) {
 		if now == nil {

@@ -75,9 +75,6 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	if cfg.now != nil && !cfg.coarseSet {
-		cfg.coarseClock = 0 // an injected clock is read exactly unless asked otherwise
-	}
 	if create == nil {
 		cfg.fail("New: create func must not be nil")
 	}

@@ -418,8 +418,9 @@ func TestCoarseClockDefaults(t *testing.T) {
 		opts  []Option
 		exact bool
 	}{
-		{"default", nil, false},
-		{"WithCoarseClock(0)", []Option{WithCoarseClock(0)}, true},
+		{"default", nil, true},
+		{"WithCoarseClock(1ms)", []Option{WithCoarseClock(time.Millisecond)}, false},
+		{"WithCoarseClock(1ms), WithCoarseClock(0)", []Option{WithCoarseClock(time.Millisecond), WithCoarseClock(0)}, true},
 		{"WithClock", []Option{WithClock(time.Now)}, true},
 		{"WithClock, WithCoarseClock(1ms)", []Option{WithClock(time.Now), WithCoarseClock(time.Millisecond)}, false},
 		{"WithCoarseClock(1ms), WithClock", []Option{WithCoarseClock(time.Millisecond), WithClock(time.Now)}, false},

@@ -24,7 +24,7 @@ var markerLine = regexp.MustCompile(`^<!-- (/?)report:([A-Za-z0-9_-]+) -->$`)
 var readmeImpls = map[string][]string{
 	"RateLimit": {"sluice-tokenbucket", "sluice-keyed", "xtimerate", "uber", "floor-cas", "floor-mutex-map"},
 	"Breaker":   {"sluice-countwindow", "sluice-consecutive", "sluice-timewindow", "sluice-permit", "gobreaker", "failsafe", "floor-atomic-add"},
-	"Pool":      {"sluice", "sluice-exactclock", "puddle", "floor-chan", "floor-mutex"},
+	"Pool":      {"sluice", "sluice-coarseclock", "puddle", "floor-chan", "floor-mutex"},
 	"Cache":     {"sluice-cache", "sluice-lru", "golang-lru", "otter", "floor-mutex-map"},
 }
 
