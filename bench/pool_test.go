@@ -24,7 +24,7 @@ var poolImpls = []poolImpl{
 	{"sluice", func(b *testing.B, size int) (func(context.Context, func()), func()) {
 		return newSluice(b, size)
 	}},
-	// With an opt-in coarse clock: idle stamps read a timestamp refreshed every millisecond.
+	// With the opt-in coarse clock: idle stamps reuse a reading taken once per millisecond while the pool is busy.
 	{"sluice-coarseclock", func(b *testing.B, size int) (func(context.Context, func()), func()) {
 		return newSluice(b, size, pool.WithCoarseClock(time.Millisecond))
 	}},

@@ -20,7 +20,7 @@ func (p *Pool[T]) fillLocked(ctx context.Context) {
 
 func (p *Pool[T]) startCreateLocked(ctx context.Context) {
 	p.creating++
-	p.wg.Go(func() { p.createOne(ctx) })
+	p.spawn(func() { p.createOne(ctx) })
 }
 
 // createOne makes one resource on a context that keeps ctx's values, drops its cancellation, and is canceled by
@@ -56,7 +56,7 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 	if err != nil {
 		// Hooks first, so they see the creation before the waiter it serves sees its outcome.
 		if p.hook != nil {
-			p.hook(Event{Kind: EventCreateFailed, Duration: took, Err: err})
+			p.emit(Event{Kind: EventCreateFailed, Duration: took, Err: err})
 		}
 		p.mu.Lock()
 		p.creating--
@@ -76,7 +76,7 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 		r.expiresAt = now + int64(d) - int64(rand.Float64()*p.cfg.lifetimeJitter*float64(d))
 	}
 	if p.hook != nil {
-		p.hook(Event{Kind: EventCreated, Duration: took})
+		p.emit(Event{Kind: EventCreated, Duration: took})
 	}
 	p.mu.Lock()
 	p.creating--
@@ -90,7 +90,7 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 	// Close, or SetMaxSize shrinking the pool, may have come while the creation ran.
 	if reason := p.retireReasonLocked(r, 0); reason != numReasons {
 		p.mu.Unlock()
-		p.retireLent(r, reason, false)
+		p.retireLent(r, reason)
 		return
 	}
 	if w := p.queue.pop(); w != nil {

@@ -5,8 +5,10 @@
 // Idle resources are reused last in, first out, so the warm ones stay in use and the rest can time out.
 // Waiters are served first in, first out, by direct hand-off, and a newcomer never overtakes them.
 // Acquiring and releasing an existing resource allocates nothing, waiting included, and reads the clock once,
-// on release, for the idle stamp ([WithCoarseClock] replaces that read with a timestamp refreshed in the
-// background). The most recently released resource is handed over without the lock when nobody waits.
+// on release, for the idle stamp. [WithCoarseClock] replaces that read with a coarse clock that reads the clock
+// once per tick while the pool is busy and does not run at all while it is idle; its readings are never ahead
+// of the clock and at most a resolution behind. The most recently released resource is handed over without the
+// lock when nobody waits.
 //
 // A creation runs on a context that keeps the values of the Acquire that needed it but not its cancellation,
 // so a caller that gives up does not abort the dial: the new resource goes to the next waiter or to the idle

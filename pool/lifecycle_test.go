@@ -416,3 +416,91 @@ func TestShrinkDuringCreateAndKeepalive(t *testing.T) {
 		})
 	})
 }
+
+// With a coarse clock of 1ms, expiry is off by at most its 1ms resolution: a resource is never retired for
+// its lifetime before the exact time (readings are never ahead of the clock) nor more than a resolution after
+// it, and an idle timeout fires within a resolution of the exact time either way. Acquire and Release every
+// 100µs keep the clock ticking, so the pool reads coarse timestamps, not the clock.
+func TestCoarseClockExpiry(t *testing.T) {
+	const res, step = time.Millisecond, 100 * time.Microsecond
+	destroyedAt := func(reason DestroyReason, at *atomic.Pointer[time.Time]) Option {
+		return WithHook(func(e Event) {
+			if e.Kind == EventDestroyed && e.Reason == reason {
+				now := time.Now()
+				at.CompareAndSwap(nil, &now)
+			}
+		})
+	}
+	// cycle acquires and releases the pool's one resource every step for d, and returns it released.
+	cycle := func(t *testing.T, p *Pool[*conn], d time.Duration) *Resource[*conn] {
+		var r *Resource[*conn]
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(step) {
+			var err error
+			if r, err = p.Acquire(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			r.Release()
+		}
+		return r
+	}
+	t.Run("lifetime", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			const life = 50*time.Millisecond + res/2 // ends between two ticks of the clock
+			var at atomic.Pointer[time.Time]
+			p, _ := newTestPool(t, WithMaxSize(1), WithMaxLifetime(life, 0), WithCoarseClock(res),
+				destroyedAt(ReasonLifetime, &at))
+			defer closePool(t, p)
+			time.Sleep(3*time.Millisecond + 350*time.Microsecond) // so the lifetime ends between two sweeps
+			r := cycle(t, p, step)
+			born := r.CreatedAt()
+			cycle(t, p, 2*life)
+			got := at.Load()
+			if got == nil {
+				t.Fatal("no resource retired for its lifetime")
+			}
+			if late := got.Sub(born.Add(life)); late < 0 || late >= res+step {
+				t.Fatalf("retired %s after its lifetime ended, want within [0, %s)", late, res+step)
+			}
+		})
+	})
+	t.Run("idle", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			const maxIdle = 50 * time.Millisecond
+			var at atomic.Pointer[time.Time]
+			p, _ := newTestPool(t, WithMaxSize(1), WithMaxIdleTime(maxIdle), WithCoarseClock(res),
+				destroyedAt(ReasonIdle, &at))
+			defer closePool(t, p)
+			r := cycle(t, p, 20*time.Millisecond)
+			released := time.Now().Add(-step) // cycle sleeps one step after the last Release
+			if lag := released.Sub(r.IdleSince()); lag < 0 || lag >= res {
+				t.Fatalf("idle stamp %s behind the release, want within [0, %s)", lag, res)
+			}
+			// Idle for a resolution less than the timeout: still lent, whatever the stamp's lag.
+			time.Sleep(maxIdle - res - 2*step)
+			r2, err := p.Acquire(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r2 != r || at.Load() != nil {
+				t.Fatal("a resource idle for less than the timeout minus one resolution was retired")
+			}
+			r2.Release()
+			r = cycle(t, p, 20*time.Millisecond)
+			released = time.Now().Add(-step)
+			// Idle for a resolution more: retired by the next Acquire if the background sweep did not come first.
+			time.Sleep(maxIdle + res - step)
+			r2, err = p.Acquire(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r2.Release()
+			got := at.Load()
+			if r2 == r || got == nil {
+				t.Fatal("a resource idle for a resolution past its timeout was lent")
+			}
+			if off := got.Sub(released.Add(maxIdle)); off < -res || off > res {
+				t.Fatalf("retired %s from the end of its idle timeout, want within ±%s", off, res)
+			}
+		})
+	})
+}

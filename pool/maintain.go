@@ -82,7 +82,7 @@ func (p *Pool[T]) sweep() {
 	}
 	if p.hook != nil {
 		for _, e := range leaks {
-			p.hook(e)
+			p.emit(e)
 		}
 	}
 }
@@ -122,7 +122,7 @@ func (p *Pool[T]) keepalive() {
 		err := p.validateFn(ctx, r.value)
 		cancel()
 		if err != nil {
-			p.retireLent(r, ReasonValidation, false)
+			p.retireLent(r, ReasonValidation)
 			continue
 		}
 		r.checkedAt = p.clk.Now()

@@ -26,9 +26,8 @@ type Pool[T any] struct {
 	base    context.Context // canceled by Close, so creations and checks stop
 	cancel  context.CancelFunc
 	stop    chan struct{} // closed by Close to stop the maintainer
-	maintWG sync.WaitGroup
-	wg      sync.WaitGroup // creations and destructions
-	waiters sync.Pool      // of *waiter[T]
+	running atomic.Int64  // pool goroutines: the maintainer, creations and destructions
+	waiters sync.Pool     // of *waiter[T]
 
 	// The fast path: one idle resource parked in slot is lent and returned without the lock. The pool's books
 	// count a parked resource as lent, so only the lent/parked handover happens outside the lock. gate is
@@ -43,13 +42,13 @@ type Pool[T any] struct {
 	_         [48]byte
 	slot      atomic.Pointer[Resource[T]]
 	_         [56]byte
-	fastLent  atomic.Int64 // acquisitions through the slot
+	acquired  atomic.Int64 // acquisitions that did not wait, counted once the caller has the resource
 	_         [56]byte
 	waits     atomic.Int64 // acquisitions that waited, counted by the waiter
 	waitNanos atomic.Int64
 	_         [48]byte
-	coarse    atomic.Int64 // with WithCoarseClock: the clock, refreshed by a ticker
-	_         [56]byte
+	coarse    clock.Coarse // the hot path's clock, unless WithCoarseClock(0)
+	_         [64]byte
 
 	mu          sync.Mutex
 	idle        []*Resource[T] // LIFO stack, warmest on top; guarded by mu
@@ -62,7 +61,7 @@ type Pool[T any] struct {
 	gen         uint64         // bumped by Reset; guarded by mu
 	failures    int            // consecutive creation failures; guarded by mu
 	closed      bool           // guarded by mu
-	drained     chan struct{}  // closed once closed and nothing exists; guarded by mu
+	drained     chan struct{}  // closed once closed, nothing exists and no pool goroutine runs; guarded by mu
 	drainedDone bool           // guarded by mu
 	counts      Stats          // counters only; guarded by mu
 }
@@ -122,11 +121,10 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	p.queue.gate = &p.gate
 	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
 	if res := cfg.coarseClock; res > 0 {
-		p.coarse.Store(p.clk.Now())
-		p.maintWG.Go(func() { p.every(res, func() { p.coarse.Store(p.clk.Now()) }) })
+		p.coarse.Start(p.clk, res)
 	}
 	if every := p.sweepInterval(); every > 0 {
-		p.maintWG.Go(func() { p.every(every, p.maintain) })
+		p.spawn(func() { p.every(every, p.maintain) })
 	}
 	p.mu.Lock()
 	p.fillLocked(p.base)
@@ -154,13 +152,16 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 	return p.acquire(ctx, true)
 }
 
-// lendParked lends r, just taken from the slot, unless the pool closed meanwhile.
+// lendParked lends r, just taken from the slot, unless the pool closed meanwhile or r dates from before a Reset.
 func (p *Pool[T]) lendParked(ctx context.Context, r *Resource[T], block bool) (*Resource[T], error) {
 	r.state = stateLent
-	p.fastLent.Add(1)
 	if p.gate.Load()&gateClosed != 0 {
 		p.put(r, 0, false) // destroys it
 		return nil, ErrClosed
+	}
+	if r.gen != p.genNow.Load() {
+		p.retireLent(r, ReasonReset) // parked by a Release that raced with Reset
+		return p.acquire(ctx, block)
 	}
 	if ok, err := p.checkBorrowed(ctx, r, block); !ok {
 		if err != nil {
@@ -189,13 +190,13 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 				// Queue first, then look at the slot: a parker either sees the waiter or its resource is found.
 				w = p.waiters.Get().(*waiter[T])
 				p.queue.push(w)
-				r = p.slot.Swap(nil)
+				r = p.takeSlotLocked()
 				if r != nil && p.queue.head != w {
 					p.handOffLocked(r, p.queue.pop(), 0) // earlier waiters first
 					r = nil
 				}
 			} else if p.queue.n == 0 {
-				r = p.slot.Swap(nil)
+				r = p.takeSlotLocked()
 			}
 			switch {
 			case r != nil:
@@ -204,7 +205,6 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 					p.waiters.Put(w)
 				}
 				r.state = stateLent
-				p.counts.Acquires++
 			case w != nil:
 				return p.wait(ctx, w) // unlocks
 			default:
@@ -233,7 +233,6 @@ func (p *Pool[T]) popIdleLocked(n int) *Resource[T] {
 	p.idle = p.idle[:n-1]
 	r.state = stateLent
 	p.lent++
-	p.counts.Acquires++
 	if n <= p.cfg.minIdle {
 		p.fillLocked(p.base)
 	}
@@ -250,10 +249,10 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 	now := p.now()
 	switch {
 	case r.expiresAt != 0 && now >= r.expiresAt:
-		p.retireLent(r, ReasonLifetime, true)
+		p.retireLent(r, ReasonLifetime)
 		return false, nil
 	case p.cfg.maxIdleTime > 0 && now-r.idleSince >= int64(p.cfg.maxIdleTime):
-		p.retireLent(r, ReasonIdle, true)
+		p.retireLent(r, ReasonIdle)
 		return false, nil
 	case validate && p.validateFn != nil && now-r.idleSince >= int64(p.cfg.validateAfter):
 		vctx, cancel := context.WithTimeout(ctx, p.cfg.validateTimeout)
@@ -264,7 +263,7 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 				p.put(r, 0, false) // the caller gave up: the check proved nothing
 				return false, cerr
 			}
-			p.retireLent(r, ReasonValidation, true)
+			p.retireLent(r, ReasonValidation)
 			return false, nil
 		}
 		r.idleSince = now
@@ -274,9 +273,11 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 	return true, nil
 }
 
+// acquiredHook counts an acquisition that did not wait, now that it reaches its caller, and reports it.
 func (p *Pool[T]) acquiredHook() {
+	p.acquired.Add(1)
 	if p.hook != nil {
-		p.hook(Event{Kind: EventAcquired})
+		p.emit(Event{Kind: EventAcquired})
 	}
 }
 
@@ -299,7 +300,7 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		p.waitNanos.Add(wait)
 		p.stampLent(r, end)
 		if p.hook != nil {
-			p.hook(Event{Kind: EventAcquired, Duration: time.Duration(wait)})
+			p.emit(Event{Kind: EventAcquired, Duration: time.Duration(wait)})
 		}
 		return r, nil
 	case <-ctx.Done():
@@ -313,9 +314,6 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		// Served while giving up: take what was handed over and pass it on.
 		p.gaveUpLocked(ctx)
 		r := <-w.ch
-		if r != nil {
-			p.counts.Acquires--
-		}
 		p.mu.Unlock()
 		if r != nil {
 			p.put(r, 0, false)
@@ -329,7 +327,7 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		if errors.Is(err, context.DeadlineExceeded) {
 			kind = EventTimedOut
 		}
-		p.hook(Event{Kind: kind, Duration: time.Duration(p.clk.Now() - start)})
+		p.emit(Event{Kind: kind, Duration: time.Duration(p.clk.Now() - start)})
 	}
 	return nil, err
 }
@@ -381,8 +379,8 @@ func (p *Pool[T]) Stats() Stats {
 		s.InUse--
 	}
 	p.mu.Unlock()
-	s.Acquires += p.fastLent.Load()
 	s.Waits, s.WaitTime = p.waits.Load(), time.Duration(p.waitNanos.Load())
+	s.Acquires = p.acquired.Load() + s.Waits
 	return s
 }
 
@@ -409,7 +407,8 @@ func (p *Pool[T]) SetMaxSize(n int) {
 }
 
 // Reset destroys every idle resource and retires every resource in use when it is released, as after a
-// failover of the backend. WithMinIdle resources are created again.
+// failover of the backend: no resource created before Reset is lent by an Acquire that starts after it
+// returns. WithMinIdle resources are created again.
 func (p *Pool[T]) Reset() {
 	p.mu.Lock()
 	p.gen++
@@ -425,50 +424,10 @@ func (p *Pool[T]) Reset() {
 	p.destroyAll(dead, ReasonReset)
 }
 
-// Close stops lending: waiters and later calls get ErrClosed. It destroys idle resources, cancels creations
-// under way, then waits until every lent resource is released or destroyed and every background goroutine has
-// returned, or ctx ends, in which case it returns ctx.Err() and resources still lent are destroyed when they are
-// released. Calling Close again waits again.
-func (p *Pool[T]) Close(ctx context.Context) error {
-	p.mu.Lock()
-	var dead []*Resource[T]
-	if !p.closed {
-		p.closed = true
-		p.gate.Or(gateClosed)
-		p.unparkLocked()
-		for w := p.queue.pop(); w != nil; w = p.queue.pop() {
-			w.err = ErrClosed
-			w.ch <- nil
-		}
-		dead = p.idle
-		p.idle = nil
-		for _, r := range dead {
-			p.retireLocked(r, ReasonClosed)
-		}
-		close(p.stop)
-		p.cancel()
-	}
-	p.mu.Unlock()
-	for _, r := range dead {
-		p.finishDestroy(r, ReasonClosed)
-	}
-	p.maintWG.Wait()
-	p.mu.Lock()
-	p.checkDrainedLocked()
-	p.mu.Unlock()
-	select {
-	case <-p.drained:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	p.wg.Wait()
-	return nil
-}
-
-// now reads the clock of the hot path: the coarse one with WithCoarseClock.
+// now reads the clock of the hot path: the coarse one unless WithCoarseClock(0).
 func (p *Pool[T]) now() int64 {
 	if p.cfg.coarseClock > 0 {
-		return p.coarse.Load()
+		return p.coarse.Now()
 	}
 	return p.clk.Now()
 }
@@ -478,11 +437,11 @@ const (
 	gateOver   = 1 << 41
 )
 
-// unparkLocked moves the parked resource, if any, to the first waiter or the idle stack. A waiter can be queued
-// while a resource is parked: a Release that parked just as the waiter queued leaves the resource to whoever
-// empties the slot first.
+// unparkLocked moves the parked resource, if any, to the first waiter or the idle stack, or retires it if it
+// dates from before a Reset (see takeSlotLocked). A waiter can be queued while a resource is parked: a Release
+// that parked just as the waiter queued leaves the resource to whoever empties the slot first.
 func (p *Pool[T]) unparkLocked() {
-	r := p.slot.Swap(nil)
+	r := p.takeSlotLocked()
 	if r == nil {
 		return
 	}
@@ -493,6 +452,21 @@ func (p *Pool[T]) unparkLocked() {
 	r.state = stateIdle
 	p.lent--
 	p.idle = append(p.idle, r)
+}
+
+// takeSlotLocked empties the slot and returns its resource, which the books count as lent already, unless it
+// dates from before the last Reset: a Release that checked the generation just before Reset can park its
+// resource just after Reset emptied the slot. Such a resource is retired and destroyed on its own goroutine,
+// and takeSlotLocked returns nil.
+func (p *Pool[T]) takeSlotLocked() *Resource[T] {
+	r := p.slot.Swap(nil)
+	if r != nil && r.gen != p.gen {
+		p.lent--
+		p.retireLocked(r, ReasonReset)
+		p.spawn(func() { p.finishDestroy(r, ReasonReset) })
+		return nil
+	}
+	return r
 }
 
 // syncOverLocked turns parking off while the pool holds more than its maximum size, so releases go through
@@ -526,11 +500,4 @@ func (p *Pool[T]) retireReasonLocked(r *Resource[T], now int64) DestroyReason {
 		return ReasonResize
 	}
 	return numReasons
-}
-
-func (p *Pool[T]) checkDrainedLocked() {
-	if p.closed && !p.drainedDone && p.totalLocked() == 0 {
-		p.drainedDone = true
-		close(p.drained)
-	}
 }

@@ -409,3 +409,42 @@ func TestWaiterGivingUpWhenServedLosesNothing(t *testing.T) {
 		}
 	})
 }
+
+// The hot path reads a coarse clock by default and the exact one with WithCoarseClock(0) or an injected clock,
+// unless WithCoarseClock is given too.
+func TestCoarseClockDefaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  []Option
+		exact bool
+	}{
+		{"default", nil, true},
+		{"WithCoarseClock(1ms)", []Option{WithCoarseClock(time.Millisecond)}, false},
+		{"WithCoarseClock(1ms), WithCoarseClock(0)", []Option{WithCoarseClock(time.Millisecond), WithCoarseClock(0)}, true},
+		{"WithClock", []Option{WithClock(time.Now)}, true},
+		{"WithClock, WithCoarseClock(1ms)", []Option{WithClock(time.Now), WithCoarseClock(time.Millisecond)}, false},
+		{"WithCoarseClock(1ms), WithClock", []Option{WithCoarseClock(time.Millisecond), WithClock(time.Now)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p, _ := newTestPool(t, tt.opts...)
+				defer closePool(t, p)
+				r, _ := p.Acquire(t.Context())
+				first := time.Now()
+				r.Release() // a first read, exact either way
+				time.Sleep(100 * time.Microsecond)
+				r, _ = p.Acquire(t.Context())
+				r.Release()
+				want := time.Now()
+				if !tt.exact {
+					want = first // within the tick: the coarse clock's stored reading
+				}
+				if got := r.IdleSince(); !got.Equal(want) {
+					t.Fatalf("idle stamp %s after the first release, want %s",
+						got.Sub(first), want.Sub(first))
+				}
+			})
+		})
+	}
+}

@@ -52,7 +52,7 @@ func (r *Resource[T]) Release() {
 		p.put(r, now, true)
 	}
 	if p.hook != nil {
-		p.hook(Event{Kind: EventReleased})
+		p.emit(Event{Kind: EventReleased})
 	}
 }
 
@@ -66,13 +66,13 @@ func (r *Resource[T]) ReleaseUnused() {
 	}
 	p.put(r, now, false)
 	if p.hook != nil {
-		p.hook(Event{Kind: EventReleased})
+		p.emit(Event{Kind: EventReleased})
 	}
 }
 
 // Destroy tells the pool the resource is broken: it is destroyed with the WithDestroy func on another goroutine,
 // and the pool creates a replacement when one is needed. Destroying a resource that is not lent panics.
-func (r *Resource[T]) Destroy() { r.p.retireLent(r, ReasonBroken, false) }
+func (r *Resource[T]) Destroy() { r.p.retireLent(r, ReasonBroken) }
 
 // park is the fast path of Release: it leaves r in the slot without taking the lock, when no waiter, Close,
 // Reset or resize needs the slow path, and reports whether it did. A resource it displaces from the slot goes
@@ -95,7 +95,8 @@ func (p *Pool[T]) park(r *Resource[T], now int64) bool {
 	if p.gate.Load() == 0 && r.gen == p.genNow.Load() {
 		return true
 	}
-	// A waiter, Close, Reset or resize came meanwhile: take r back for the slow path, unless it is lent already.
+	// A waiter, Close, Reset or resize came meanwhile: take r back for the slow path, unless someone took it
+	// already. Whoever did checks the generation, so r is not lent again if Reset came.
 	if p.slot.CompareAndSwap(r, nil) {
 		r.state = stateLent
 		return false
@@ -127,6 +128,9 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 		r.idleSince = now
 	}
 	if w := p.queue.pop(); w != nil {
+		if p.cfg.coarseClock > 0 {
+			now = 0 // the waiter measures its wait with the exact clock: the hand-off must too
+		}
 		p.handOffLocked(r, w, now)
 		p.mu.Unlock()
 		return
@@ -145,13 +149,11 @@ func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T], now int64) {
 	}
 	w.served = now
 	r.state = stateLent
-	p.counts.Acquires++
 	w.ch <- r // buffered: never blocks
 }
 
-// retireLent destroys a lent resource. undo takes back the acquisition counted when it was lent, for a resource
-// that failed its checks before its borrower saw it.
-func (p *Pool[T]) retireLent(r *Resource[T], reason DestroyReason, undo bool) {
+// retireLent destroys a lent resource.
+func (p *Pool[T]) retireLent(r *Resource[T], reason DestroyReason) {
 	if p.cfg.leakThreshold > 0 {
 		r.acquiredAt.Store(0)
 	}
@@ -161,9 +163,6 @@ func (p *Pool[T]) retireLent(r *Resource[T], reason DestroyReason, undo bool) {
 		panic(notLent)
 	}
 	p.lent--
-	if undo {
-		p.counts.Acquires--
-	}
 	p.retireLocked(r, reason)
 	p.mu.Unlock()
 	p.destroyAsync(r, reason)
@@ -190,7 +189,7 @@ func (p *Pool[T]) destroyAsync(r *Resource[T], reason DestroyReason) {
 		p.finishDestroy(r, reason)
 		return
 	}
-	p.wg.Go(func() { p.finishDestroy(r, reason) })
+	p.spawn(func() { p.finishDestroy(r, reason) })
 }
 
 func (p *Pool[T]) destroyAll(rs []*Resource[T], reason DestroyReason) {
@@ -210,7 +209,7 @@ func (p *Pool[T]) finishDestroy(r *Resource[T], reason DestroyReason) {
 	p.checkDrainedLocked()
 	p.mu.Unlock()
 	if p.hook != nil {
-		p.hook(Event{Kind: EventDestroyed, Reason: reason})
+		p.emit(Event{Kind: EventDestroyed, Reason: reason})
 	}
 }
 

@@ -2,7 +2,8 @@
 //
 // Packages take a WithClock(func() time.Time) option, read the clock at most once per operation, and keep time
 // as int64 nanoseconds since an epoch so that state fits in one atomic word. Timers are the runtime's, so tests of
-// waiting run under testing/synctest, where both the clock and the timers are fake.
+// waiting run under testing/synctest, where both the clock and the timers are fake. [Coarse] serves hot paths
+// that can live with a reading up to a resolution old, at the cost of one atomic load per read.
 package clock
 
 import "time"
