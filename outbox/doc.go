@@ -16,6 +16,12 @@
 // full batch is being published the relay claims the next one, and uses it only if the whole batch was
 // acknowledged and no key was held back, so claiming ahead never reorders a key.
 //
+// A batch publishes only while the leases it was claimed under hold: its [Publisher] context ends a fifth of
+// the lease TTL before they expire, no wave starts after that, and the messages not acknowledged by then stay
+// pending for whoever owns the partition next, without counting as failed attempts ([EventBatchCut]). So a
+// broker slower than the lease cannot make a relay send a key's message after another relay took the
+// partition over and sent the key's later ones; publishers must honour the context for this to hold.
+//
 // # Delivery
 //
 // A message is deleted (or marked, with [WithRetention]) only after the broker acknowledged it, so nothing

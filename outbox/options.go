@@ -134,8 +134,12 @@ func WithRetention(d time.Duration, batch int) Option {
 }
 
 // WithLeaseTTL sets how long a relay owns its partitions without renewing (default 10s): a crashed relay's
-// partitions move to the others after at most this long. A batch should publish well within 2/3 of it.
-// The last one wins.
+// partitions move to the others after at most this long. The relay renews between batches, at least every
+// TTL/3 and every poll interval, and stops publishing a batch TTL/5 before the leases it was claimed under
+// expire (the margin covers clock skew between relays and a publish in flight): messages not acknowledged by
+// then stay pending, with no attempt counted, for whoever owns the partition next ([EventBatchCut]). So a batch
+// is never cut when it takes less than 4/5 of the TTL minus the renewal interval (7s with the defaults); set
+// the TTL to well over twice the longest a batch takes on a slow broker. The last one wins.
 func WithLeaseTTL(d time.Duration) Option { return optionFunc(func(c *config) { c.leaseTTL = d }) }
 
 // WithStatsInterval sets how often the relay reports the backlog ([EventStats]) (default 10s). The last one wins.

@@ -14,6 +14,10 @@ import (
 // publisher may send a whole call concurrently (pipelined, asynchronous) without risking that a later message
 // of a key is acknowledged while an earlier one failed. Messages of a key travel in successive calls, the next
 // only after the previous one was acknowledged. Implementations must be safe for concurrent use.
+//
+// ctx ends at the batch's lease deadline (see [WithLeaseTTL]): Publish should then stop sending and return
+// promptly, failing the unacknowledged messages with ctx's error, since after the lease expires another relay
+// may publish the same keys. Messages failed that way are not counted as failed attempts.
 type Publisher interface {
 	Publish(ctx context.Context, msgs []Message) []error
 }

@@ -26,6 +26,7 @@ const (
 	EventStats                         // the backlog: Pending, OldestAge, DeadLetters
 	EventError                         // a store or lease operation failed with Err; the relay backs off and retries
 	EventPurged                        // Count published messages were deleted by retention
+	EventBatchCut                      // a batch reached its lease deadline: Count unacknowledged messages were left pending
 )
 
 // Event is what a relay reports to the hooks of [WithHook]. Only the fields named by Kind are set.
@@ -77,8 +78,8 @@ func NewRelay(store Store, pub Publisher, opts ...Option) (*Relay, error) {
 	return &Relay{store: store, pub: pub, cfg: cfg, clk: clock.New(cfg.now)}, nil
 }
 
-// Run publishes until ctx ends, then finishes the batch in flight (giving it at most the lease TTL), releases
-// its partitions and returns nil.
+// Run publishes until ctx ends, then finishes the batch in flight (within its lease deadline, see
+// [WithLeaseTTL]; store calls get at most the lease TTL), releases its partitions and returns nil.
 // Errors of the store or broker do not stop it: they are reported ([EventError], the logger) and retried
 // with backoff. It returns [ErrRunning] when the relay is already running.
 func (r *Relay) Run(ctx context.Context) error {
@@ -136,7 +137,8 @@ type runState struct {
 	log      *zap.Logger
 	wake     chan struct{}
 	leases   []Lease
-	leased   bool // a Lease call succeeded: the store knows this relay
+	leased   bool      // a Lease call succeeded: the store knows this relay
+	leaseEnd time.Time // when leases expire in the store: the last successful Lease's time plus the TTL
 	renewAt  time.Time
 	statsAt  time.Time
 	purgeAt  time.Time
@@ -162,7 +164,7 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 		if len(leases) != len(s.leases) {
 			s.log.Debug("outbox: partitions", zap.Int("held", len(leases)))
 		}
-		s.leases, s.leased = leases, true
+		s.leases, s.leased, s.leaseEnd = leases, true, now.Add(r.cfg.leaseTTL)
 		s.next = nil // claimed under the previous leases
 		// Renewing at least every poll interval also picks up partitions other relays released soon.
 		s.renewAt = now.Add(min(r.cfg.leaseTTL/3, r.cfg.pollInterval))
@@ -183,7 +185,7 @@ func (r *Relay) step(ctx, work context.Context, s *runState) {
 		r.wait(ctx, s.wake, min(r.cfg.pollInterval, r.cfg.leaseTTL/3))
 		return
 	}
-	n, err := r.batch(work, s, now)
+	n, err := r.batch(work, s)
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			s.renewAt = time.Time{}
@@ -220,128 +222,6 @@ func (r *Relay) storeError(ctx context.Context, s *runState, what string, err er
 	d := r.backoff(s.failures)
 	d = min(d, r.cfg.pollInterval)
 	r.wait(ctx, nil, d)
-}
-
-// batch publishes one batch, returning how many messages it claimed. When the batch is full (a backlog), the
-// next one is claimed while this one is published; it is used only if this one was published in full, since
-// a failure here may block keys whose later messages the next batch holds.
-func (r *Relay) batch(ctx context.Context, s *runState, now time.Time) (int, error) {
-	start := r.clk.Now()
-	recs, held := s.next, s.nextHeld
-	s.next = nil
-	if recs == nil {
-		var err error
-		if recs, held, err = r.store.Claim(ctx, s.leases, now, nil, r.cfg.batchSize); err != nil || len(recs) == 0 {
-			return 0, err
-		}
-	}
-	var next []Record
-	var nextHeld bool
-	var nextErr error
-	var prefetch sync.WaitGroup
-	if len(recs) >= r.cfg.batchSize && !held {
-		last := recs[len(recs)-1]
-		prefetch.Go(func() { next, nextHeld, nextErr = r.store.Claim(ctx, s.leases, now, &last, r.cfg.batchSize) })
-	}
-	done, err := r.publish(ctx, s, recs)
-	if len(done) > 0 {
-		end := r.clk.Time()
-		if cerr := r.store.Complete(ctx, s.owner, s.leases, done, end, r.cfg.retention > 0); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("completing %d messages: %w", len(done), cerr))
-		} else {
-			r.emit(Event{Kind: EventPublished, Count: len(done)})
-		}
-	}
-	prefetch.Wait()
-	if err == nil && nextErr == nil && len(done) == len(recs) && len(next) > 0 {
-		s.next, s.nextHeld = next, nextHeld
-	}
-	r.emit(Event{Kind: EventBatch, Count: len(recs), Latency: time.Duration(r.clk.Now() - start)})
-	return len(recs), err
-}
-
-// publish sends recs in waves holding at most one message per key, so a failure never lets a later message
-// of its key through. It returns the records acknowledged, in claim order.
-func (r *Relay) publish(ctx context.Context, s *runState, recs []Record) ([]Record, error) {
-	done := make([]Record, 0, len(recs))
-	blocked := map[string]bool{}
-	inWave := map[string]bool{}
-	// recs is never written to: the next batch's claim reads it concurrently.
-	pending := recs
-	var wave, rest, spare []Record
-	var msgs []Message
-	var firstErr error
-	for len(pending) > 0 {
-		wave, rest, msgs = wave[:0], rest[:0], msgs[:0]
-		clear(inWave)
-		for _, rec := range pending {
-			switch {
-			case rec.Key != "" && blocked[rec.Key]:
-				// Stays pending: its key waits behind a failed message.
-			case rec.Key != "" && inWave[rec.Key]:
-				rest = append(rest, rec)
-			default:
-				if rec.Key != "" {
-					inWave[rec.Key] = true
-				}
-				wave = append(wave, rec)
-				msgs = append(msgs, rec.Message)
-			}
-		}
-		errs := r.pub.Publish(ctx, msgs)
-		if errs != nil && len(errs) != len(msgs) {
-			err := fmt.Errorf("outbox: publisher returned %d results for %d messages", len(errs), len(msgs))
-			errs = make([]error, len(msgs))
-			for i := range errs {
-				errs[i] = err
-			}
-		}
-		for i, rec := range wave {
-			if errs == nil || errs[i] == nil {
-				done = append(done, rec)
-				continue
-			}
-			cont, err := r.fail(ctx, s, rec, errs[i])
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-			if !cont && rec.Key != "" {
-				blocked[rec.Key] = true
-			}
-		}
-		pending, rest, spare = rest, spare[:0], pending
-		if len(spare) > 0 && &spare[0] == &recs[0] {
-			spare = nil
-		}
-	}
-	return done, firstErr
-}
-
-// fail handles a failed attempt of rec: retry later or dead-letter. It reports whether the key's later
-// messages may still go out in this batch.
-func (r *Relay) fail(ctx context.Context, s *runState, rec Record, perr error) (bool, error) {
-	m := rec.Message
-	r.emit(Event{Kind: EventFailed, Message: &m, Err: perr})
-	attempts := rec.Attempts + 1
-	now := r.clk.Time()
-	if attempts >= r.cfg.maxAttempts {
-		park := r.cfg.policy == ParkKey
-		if err := r.store.DeadLetter(ctx, s.owner, s.leases, rec, perr.Error(), now, park); err != nil {
-			return false, fmt.Errorf("dead-lettering %s: %w", rec.ID, err)
-		}
-		s.log.Warn("outbox: dead-lettered", zap.String("id", rec.ID), zap.String("topic", rec.Topic),
-			zap.String("key", rec.Key), zap.Int("attempts", attempts), zap.Error(perr))
-		r.emit(Event{Kind: EventDeadLettered, Message: &m, Err: perr})
-		return !park, nil
-	}
-	d := r.backoff(attempts)
-	if err := r.store.Retry(ctx, s.owner, s.leases, rec, perr.Error(), now.Add(d)); err != nil {
-		return false, fmt.Errorf("scheduling retry of %s: %w", rec.ID, err)
-	}
-	s.log.Debug("outbox: publish failed, will retry", zap.String("id", rec.ID), zap.Int("attempt", attempts),
-		zap.Duration("delay", d), zap.Error(perr))
-	r.emit(Event{Kind: EventRetried, Message: &m, Err: perr, Delay: d})
-	return false, nil
 }
 
 // backoff returns the delay after the n-th consecutive failure: min doubled per failure up to max, drawn from

@@ -6,6 +6,9 @@
 // inside a producer session then never duplicate or reorder records. Kafka has no de-duplication across
 // producer sessions, so the copies a relay sends again after a crash reach the topic; consumers remove them
 // by the ID header with [outbox.Inbox].
+//
+// A batch waits for its acknowledgements at most the ack timeout ([WithAckTimeout], 10s by default) and
+// until the relay's context ends, so a broker that stops answering cannot hold the relay.
 package kafkapub
 
 import (
@@ -13,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -30,13 +34,20 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	topic func(outbox.Message) string
+	topic      func(outbox.Message) string
+	ackTimeout time.Duration
 }
 
 // WithTopic sets how a message's Kafka topic is chosen (default: its Topic). The last one wins.
 func WithTopic(f func(m outbox.Message) string) Option {
 	return optionFunc(func(c *config) { c.topic = f })
 }
+
+// WithAckTimeout bounds how long a batch waits for its acknowledgements (default 10s, as natspub's); messages
+// not acknowledged by then fail and are retried. The relay's lease deadline may end a batch sooner. Records
+// franz-go has not sent yet are dropped at the timeout; records already sent (the idempotent producer cannot
+// fail them) may still land later, ahead of their retry in the partition. The last one wins.
+func WithAckTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.ackTimeout = d }) }
 
 // Publisher is an [outbox.Publisher] for Kafka. Create it with [New]; it is safe for concurrent use. It does
 // not own the client: close the client after the relays using it stopped.
@@ -52,23 +63,32 @@ func New(cl *kgo.Client, opts ...Option) (*Publisher, error) {
 	if cl == nil {
 		return nil, errors.New("kafkapub: New: client must not be nil")
 	}
-	cfg := config{topic: func(m outbox.Message) string { return m.Topic }}
+	cfg := config{topic: func(m outbox.Message) string { return m.Topic }, ackTimeout: 10 * time.Second}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	if cfg.topic == nil {
+	switch {
+	case cfg.topic == nil:
 		return nil, errors.New("kafkapub: WithTopic: function must not be nil, got nil")
+	case cfg.ackTimeout <= 0:
+		return nil, fmt.Errorf("kafkapub: WithAckTimeout: timeout must be > 0, got %s", cfg.ackTimeout)
 	}
 	return &Publisher{cl: cl, cfg: cfg}, nil
 }
 
-// Publish implements [outbox.Publisher]: it produces msgs asynchronously and waits for every acknowledgement.
+// Publish implements [outbox.Publisher]: it produces msgs asynchronously and waits for every acknowledgement,
+// at most the ack timeout ([WithAckTimeout]) and until ctx ends. Messages not acknowledged by then fail with
+// a timeout error, or ctx's error when ctx ended first; their late results are ignored.
 func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message) []error {
-	errs := make([]error, len(msgs))
-	var failed bool
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	wg.Add(len(msgs))
+	if len(msgs) == 0 {
+		return nil
+	}
+	c := &call{errs: make([]error, len(msgs)), acked: make([]bool, len(msgs)), left: len(msgs), done: make(chan struct{})}
+	// Produce gets the timeout too, so that franz-go drops what it has not sent (or is waiting to buffer) when
+	// Publish gives up.
+	pctx, cancel := context.WithTimeout(ctx, p.cfg.ackTimeout)
+	defer cancel()
+	timeout := fmt.Errorf("no acknowledgement within %s", p.cfg.ackTimeout)
 	for i, m := range msgs {
 		rec := &kgo.Record{Topic: p.cfg.topic(m), Value: m.Payload, Headers: make([]kgo.RecordHeader, 0, len(m.Headers)+1)}
 		if m.Key != "" {
@@ -78,19 +98,69 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message) []error 
 			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 		}
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: IDHeader, Value: []byte(m.ID)})
-		p.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				errs[i] = fmt.Errorf("kafkapub: producing %s: %w", m.ID, err)
-				failed = true
-				mu.Unlock()
+		p.cl.Produce(pctx, rec, func(_ *kgo.Record, err error) {
+			if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+				err = timeout // dropped by franz-go at the timeout: not the caller's context ending
 			}
-			wg.Done()
+			if err != nil {
+				err = fmt.Errorf("kafkapub: producing %s: %w", m.ID, err)
+			}
+			c.finish(i, err)
 		})
 	}
-	wg.Wait()
+	var late error
+	select {
+	case <-c.done:
+	case <-pctx.Done():
+		late = timeout
+		if err := ctx.Err(); err != nil {
+			late = err
+		}
+	}
+	return c.close(msgs, late)
+}
+
+// call collects the results of one Publish; results arriving after it returned are dropped.
+type call struct {
+	mu     sync.Mutex
+	errs   []error // guarded by mu
+	acked  []bool  // guarded by mu: a result arrived
+	left   int     // guarded by mu
+	closed bool    // guarded by mu: Publish returned
+	done   chan struct{}
+}
+
+func (c *call) finish(i int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.acked[i] {
+		return
+	}
+	c.errs[i], c.acked[i] = err, true
+	if c.left--; c.left == 0 {
+		close(c.done)
+	}
+}
+
+// close fails the messages without a result with late (nil when all arrived) and returns the results.
+func (c *call) close(msgs []outbox.Message, late error) []error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	failed := false
+	for i, err := range c.errs {
+		if !c.acked[i] {
+			if errors.Is(late, context.Canceled) || errors.Is(late, context.DeadlineExceeded) {
+				err = late // the relay tells a cut batch from a failure by ctx's error
+			} else {
+				err = fmt.Errorf("kafkapub: producing %s: %w", msgs[i].ID, late)
+			}
+			c.errs[i] = err
+		}
+		failed = failed || err != nil
+	}
 	if !failed {
 		return nil
 	}
-	return errs
+	return c.errs
 }

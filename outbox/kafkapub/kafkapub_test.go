@@ -3,6 +3,9 @@ package kafkapub_test
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,5 +151,71 @@ func TestHeadersAndKey(t *testing.T) {
 	}
 	if fmt.Sprint(h) != fmt.Sprint(map[string]string{"traceparent": "00-x", kafkapub.IDHeader: "id-1"}) {
 		t.Fatalf("headers = %v", h)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	cl := client(t, cluster(t))
+	for _, tc := range []struct {
+		opt  kafkapub.Option
+		want string
+	}{
+		{kafkapub.WithTopic(nil), "kafkapub: WithTopic: function must not be nil, got nil"},
+		{kafkapub.WithAckTimeout(0), "kafkapub: WithAckTimeout: timeout must be > 0, got 0s"},
+	} {
+		if _, err := kafkapub.New(cl, tc.opt); err == nil || err.Error() != tc.want {
+			t.Errorf("New: %v, want %q", err, tc.want)
+		}
+	}
+	if _, err := kafkapub.New(nil); err == nil {
+		t.Error("New(nil client) succeeded")
+	}
+}
+
+// TestAckTimeout: while the broker holds produce requests without answering, Publish returns after the ack
+// timeout with an error for every message; once the broker answers again, the next Publish succeeds.
+func TestAckTimeout(t *testing.T) {
+	const timeout = time.Second
+	c := cluster(t)
+	pub, err := kafkapub.New(client(t, c), kafkapub.WithAckTimeout(timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	msgs := storetest.Messages(t.Name(), 10, 10)
+	// Metadata and the producer ID first, so that only produce requests are held.
+	if errs := pub.Publish(ctx, msgs[:1]); errs != nil {
+		t.Fatalf("first Publish = %v", errs)
+	}
+	var hold atomic.Bool
+	hold.Store(true)
+	release := make(chan struct{})
+	var once sync.Once
+	answer := func() { once.Do(func() { hold.Store(false); close(release) }) }
+	defer answer()
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if hold.Load() {
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false // then answered as usual
+	})
+	start := time.Now()
+	errs := pub.Publish(ctx, msgs[1:6])
+	took := time.Since(start)
+	if took < timeout || took > timeout+5*time.Second {
+		t.Fatalf("Publish to a silent broker took %s, want the ack timeout %s", took, timeout)
+	}
+	if len(errs) != 5 {
+		t.Fatalf("Publish to a silent broker = %v, want 5 errors", errs)
+	}
+	for i, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "no acknowledgement within 1s") || !strings.Contains(err.Error(), msgs[1+i].ID) {
+			t.Fatalf("error %d = %v, want a timeout naming %s", i, err, msgs[1+i].ID)
+		}
+	}
+	answer()
+	if errs := pub.Publish(ctx, msgs[6:]); errs != nil {
+		t.Fatalf("Publish once the broker answers = %v", errs)
 	}
 }

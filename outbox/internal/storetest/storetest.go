@@ -1,5 +1,6 @@
 // Package storetest is the conformance and fault suite every outbox store passes: delivery, per-key order with
-// several relays, rolled-back transactions, poison messages, broker outages and relay crashes.
+// several relays, rolled-back transactions, poison messages, broker outages, relay crashes and brokers slower
+// than the lease.
 package storetest
 
 import (
@@ -199,6 +200,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("TraceHeaders", func(t *testing.T) { t.Parallel(); testTraceHeaders(t, h) })
 	t.Run("LeaseShare", func(t *testing.T) { t.Parallel(); testLeaseShare(t, h) })
 	t.Run("Fencing", func(t *testing.T) { t.Parallel(); testFencing(t, h) })
+	t.Run("LeaseDeadline", func(t *testing.T) { t.Parallel(); testLeaseDeadline(t, h) })
 }
 
 func testDelivery(t *testing.T, h Harness, relays int) {
