@@ -147,18 +147,7 @@ func TestSilentConnectionResubscribes(t *testing.T) {
 		// Delivery works on the new connection.
 		c.Get(ctx, "k")
 		drain(local.deleted)
-		for {
-			if err := a.c.Delete(ctx, "k"); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-local.deleted:
-				return
-			case <-time.After(100 * time.Millisecond):
-			case <-deadline:
-				t.Fatal("no invalidation delivered after resubscribing")
-			}
-		}
+		deleteUntilDelivered(t, a, local, deadline, "no invalidation delivered after resubscribing")
 	})
 }
 
@@ -167,7 +156,6 @@ func TestSilentConnectionResubscribes(t *testing.T) {
 // one for ever while invalidations are lost.
 func TestUnconfirmedSubscriptionResubscribes(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
-		ctx := context.Background()
 		ns := namespace(t, b.addr)
 		var src db
 		a := newInstance(t, b.addr, ns, &src)
@@ -190,17 +178,25 @@ func TestUnconfirmedSubscriptionResubscribes(t *testing.T) {
 		// New has returned: the subscription went unconfirmed for a ping interval. New connections work again.
 		px.swallowSubscribe.Store(false)
 		deadline := time.After(10 * time.Second)
-		for {
-			if err := a.c.Delete(ctx, "k"); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-local.deleted:
-				return
-			case <-time.After(100 * time.Millisecond):
-			case <-deadline:
-				t.Fatal("no invalidation delivered: the unconfirmed subscription was never started over")
-			}
-		}
+		deleteUntilDelivered(t, a, local, deadline,
+			"no invalidation delivered: the unconfirmed subscription was never started over")
 	})
+}
+
+// deleteUntilDelivered deletes key "k" through a every 100ms until local hears of an invalidation, and fails with
+// msg if deadline comes first: a subscription being started over may miss the first deletes.
+func deleteUntilDelivered(t *testing.T, a *instance, local *notifyLocal, deadline <-chan time.Time, msg string) {
+	t.Helper()
+	for {
+		if err := a.c.Delete(context.Background(), "k"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-local.deleted:
+			return
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatal(msg)
+		}
+	}
 }
