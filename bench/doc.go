@@ -11,7 +11,7 @@
 //     gobreaker-bucket with its bucketed window) and failsafe-go (failsafe), with the detection delay
 //     (calls-to-open) once a dependency starts failing.
 //   - Pools (bench/pool_test.go): against github.com/jackc/puddle/v2 (reference, puddle), a channel pool and a
-//     mutex pool, with wait fairness (maxwait/meanwait).
+//     mutex pool, with wait fairness (p99wait/meanwait).
 //   - Caches (bench/cache_test.go): against github.com/hashicorp/golang-lru/v2 (reference, golang-lru) and
 //     github.com/maypok86/otter/v2 (otter), with hit ratios (hit%) on Zipf traces.
 //
@@ -54,7 +54,7 @@
 // top level and the implementation is the case: BenchmarkPoolAcquireRelease/size=4/clients=32/puddle.
 // Implementation names do not end in "-<digits>", which the testing package appends for GOMAXPROCS. Quality
 // figures are reported with [testing.B.ReportMetric] in the units admitted/ideal, calls-to-open, hit% and
-// maxwait/meanwait.
+// p99wait/meanwait.
 //
 // # Fairness rules
 //

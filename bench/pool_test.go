@@ -161,8 +161,9 @@ func BenchmarkPoolAcquireRelease(b *testing.B) {
 	}
 }
 
-// BenchmarkPoolFairness has 32 clients share 2 resources, holding each briefly, and reports the longest wait
-// over the mean: a FIFO pool keeps it low, a pool that lets newcomers barge lets some callers starve.
+// BenchmarkPoolFairness has 32 clients share 2 resources, holding each briefly, and reports the 99th percentile
+// wait over the mean: a FIFO pool keeps it low, a pool that lets newcomers barge makes some callers wait many
+// turns. The percentile rather than the longest wait, which is one pause of the machine or the collector.
 func BenchmarkPoolFairness(b *testing.B) {
 	ctx := context.Background()
 	for _, impl := range poolImpls {
@@ -199,7 +200,8 @@ func BenchmarkPoolFairness(b *testing.B) {
 			}
 			mean := float64(sum) / float64(len(waits))
 			if mean > 0 {
-				b.ReportMetric(float64(slices.Max(waits))/mean, "maxwait/meanwait")
+				slices.Sort(waits)
+				b.ReportMetric(float64(waits[len(waits)*99/100])/mean, "p99wait/meanwait")
 			}
 		})
 	}

@@ -17,7 +17,7 @@ var qualityNotes = map[string]string{
 	"admitted/ideal":   "requests admitted over a deterministic long run divided by what the policy allows exactly: 1 is exact, above 1 over-admits",
 	"calls-to-open":    "calls from the moment a dependency starts failing until the breaker opens: fewer detects sooner",
 	"hit%":             "hit ratio on the trace, in percent: higher is better",
-	"maxwait/meanwait": "longest wait over mean wait among a pool's waiting clients: closer to 1 is fairer",
+	"p99wait/meanwait": "99th percentile wait over mean wait among a pool's waiting clients: closer to 1 is fairer",
 }
 
 func resultsMarkdown(rep Report, charts map[string]familyCharts) string {
@@ -194,7 +194,7 @@ var qualityDirection = map[string]string{
 	"admitted/ideal":   "1 is exact",
 	"calls-to-open":    "fewer is sooner",
 	"hit%":             "higher is better",
-	"maxwait/meanwait": "closer to 1 is fairer",
+	"p99wait/meanwait": "closer to 1 is fairer",
 }
 
 func valueRange(lo, hi float64) string {

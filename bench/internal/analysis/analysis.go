@@ -23,7 +23,7 @@ const (
 const MinSamples = 5
 
 // qualityOrder lists the quality units of the naming contract first, in this order.
-var qualityOrder = []string{"admitted/ideal", "calls-to-open", "hit%", "maxwait/meanwait"}
+var qualityOrder = []string{"admitted/ideal", "calls-to-open", "hit%", "p99wait/meanwait"}
 
 // Metric is one unit's samples for one implementation, with their median and its interval.
 type Metric struct {
