@@ -118,8 +118,8 @@ func await(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
 
 // TestBatchCutAtLeaseDeadline: a broker slower than the lease cannot make a relay publish past its lease. The
 // publish context ends a fifth of the TTL before the lease expires, the unacknowledged messages stay pending
-// with no attempt charged, a second relay takes them over once the lease expired, and no message of a key
-// arrives after a later one of its key.
+// with no attempt charged (the slow one is in the batch's second wave, the rest were never sent), a second
+// relay takes them over once the lease expired, and no message of a key arrives after a later one of its key.
 func TestBatchCutAtLeaseDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const ttl = 10 * time.Second
