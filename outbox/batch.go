@@ -16,14 +16,25 @@ import (
 // the wire; past the expiry another relay may own the partition and publish the same keys.
 const leaseMarginDiv = 5
 
+// chargeBudget is how long a message must have been in flight when its batch's publish deadline cut it to be
+// charged a failed attempt: half the publish budget of a batch that starts as its leases are renewed, 2/5 of
+// the TTL. A message that never gets an acknowledgement within that is taken to be the broker's (or its own)
+// problem, not a batch that ran short of time, and goes through retries, backoff and dead-lettering like any
+// failed message; without this it would be cut in every batch and block its key forever.
+func (r *Relay) chargeBudget() time.Duration {
+	return (r.cfg.leaseTTL - r.cfg.leaseTTL/leaseMarginDiv) / 2
+}
+
 // batch publishes one batch, returning how many messages it claimed. When the batch is full (a backlog), the
 // next one is claimed while this one is published; it is used only if this one was published in full, since
 // a failure here may block keys whose later messages the next batch holds.
 //
 // Publishing runs on a context whose deadline is the batch's publish deadline: the expiry of the leases it was
 // claimed under (the last successful Lease plus the TTL, on the relay's clock) minus the safety margin. No
-// wave starts after it; the records not acknowledged by then stay pending, uncharged, for whoever owns their
-// partition next, so a slow broker cannot make this relay publish a key after another relay took it over.
+// wave starts after it; the records not acknowledged by then stay pending for whoever owns their partition
+// next, so a slow broker cannot make this relay publish a key after another relay took it over. They are not
+// charged an attempt, except those the deadline cut after a fair chance (see publish): the rest merely ran
+// out of time.
 func (r *Relay) batch(ctx context.Context, s *runState) (int, error) {
 	start := r.clk.Now()
 	now := r.clk.At(start)
@@ -75,8 +86,17 @@ func (r *Relay) batch(ctx context.Context, s *runState) (int, error) {
 
 // publish sends recs in waves holding at most one message per key, so a failure never lets a later message
 // of its key through. The publisher gets pctx, which ends at deadline; store calls use ctx. It returns the
-// records acknowledged, in claim order, and how many records were left unpublished because pctx ended: those
-// never sent, and those whose publish failed with pctx's end. They are not failures and are not charged.
+// records acknowledged, in claim order, and how many records were left unpublished, uncharged, because pctx
+// ended: those never sent, and those whose publish failed with pctx's end without a fair chance.
+//
+// A message had a fair chance when it was in the first wave, which alone is in flight from the batch's
+// start, and was in flight for at least chargeBudget: its wave began that long before the deadline, and so
+// did its own send where the publisher reports one (PublisherFunc sends a call's messages one at a time).
+// It is then charged a failed attempt like any failure, and its key blocked. A message of a later wave is
+// not: its wave's time went partly to earlier waves, and in the next batch it is its key's oldest, so in the
+// first wave. So a message the broker never acknowledges is charged nearly every time it is sent (the batch
+// after a cut starts as the leases are renewed, with the full budget), and one that merely got a sliver of
+// the budget never is.
 func (r *Relay) publish(ctx, pctx context.Context, deadline time.Time, s *runState, recs []Record) ([]Record, int, error) {
 	done := make([]Record, 0, len(recs))
 	blocked := map[string]bool{}
@@ -87,9 +107,10 @@ func (r *Relay) publish(ctx, pctx context.Context, deadline time.Time, s *runSta
 	var msgs []Message
 	var firstErr error
 	cut := 0
-	for len(pending) > 0 {
+	for first := true; len(pending) > 0; first = false {
+		now := r.clk.Time()
 		// The clock too, for a relay clock that runs apart from the timers.
-		if pctx.Err() != nil || !r.clk.Time().Before(deadline) {
+		if pctx.Err() != nil || !now.Before(deadline) {
 			for _, rec := range pending {
 				if rec.Key == "" || !blocked[rec.Key] {
 					cut++
@@ -122,18 +143,27 @@ func (r *Relay) publish(ctx, pctx context.Context, deadline time.Time, s *runSta
 			}
 		}
 		ended := pctx.Err() != nil
+		// How long the first wave's messages were in flight when the deadline ended pctx; 0 for later waves,
+		// and when pctx ended otherwise (Run's shutdown grace ran out).
+		var inFlight time.Duration
+		if first && ended && ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
+			inFlight = deadline.Sub(now)
+		}
 		for i, rec := range wave {
 			if errs == nil || errs[i] == nil {
 				done = append(done, rec)
 				continue
 			}
-			if ended && isContextErr(errs[i]) {
-				// Cut at the deadline, not refused by the broker: released for the partition's next owner. No
-				// wave follows, so its key's later messages stay pending too.
-				cut++
-				continue
+			perr := errs[i]
+			if ended && isContextErr(perr) {
+				if perr = r.outlasted(perr, inFlight); perr == nil {
+					// Cut at the deadline, not refused by the broker: released for the partition's next owner.
+					// No wave follows, so its key's later messages stay pending too.
+					cut++
+					continue
+				}
 			}
-			cont, err := r.fail(ctx, s, rec, errs[i])
+			cont, err := r.fail(ctx, s, rec, perr)
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
@@ -151,6 +181,21 @@ func (r *Relay) publish(ctx, pctx context.Context, deadline time.Time, s *runSta
 
 func isContextErr(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// outlasted returns the error to charge a message with when the deadline cut it after a fair chance (see
+// publish), or nil when it is left uncharged. inFlight is how long before the deadline its wave began, or 0
+// when its wave does not count; perr, its publish error, may report a later start of its own send.
+func (r *Relay) outlasted(perr error, inFlight time.Duration) error {
+	var c *cutSend
+	if errors.As(perr, &c) {
+		inFlight = min(inFlight, c.left)
+	}
+	if inFlight < r.chargeBudget() {
+		return nil
+	}
+	return fmt.Errorf("outbox: publish outlasted the lease deadline (in flight %s): %w",
+		inFlight.Round(time.Millisecond), context.DeadlineExceeded)
 }
 
 // fail handles a failed attempt of rec: retry later or dead-letter. It reports whether the key's later

@@ -18,9 +18,13 @@
 //
 // A batch publishes only while the leases it was claimed under hold: its [Publisher] context ends a fifth of
 // the lease TTL before they expire, no wave starts after that, and the messages not acknowledged by then stay
-// pending for whoever owns the partition next, without counting as failed attempts ([EventBatchCut]). So a
-// broker slower than the lease cannot make a relay send a key's message after another relay took the
-// partition over and sent the key's later ones; publishers must honour the context for this to hold.
+// pending for whoever owns the partition next ([EventBatchCut]). So a broker slower than the lease cannot
+// make a relay send a key's message after another relay took the partition over and sent the key's later
+// ones; publishers must honour the context for this to hold. Running out of time is not a failed attempt,
+// but a message that was in flight from the batch's start (its first wave) for at least 2/5 of the lease
+// TTL without an acknowledgement is charged one, with an error wrapping [context.DeadlineExceeded], and
+// retried, backed off and dead-lettered like any failed message: a message the broker never acknowledges
+// cannot stay pending and block its key forever.
 //
 // # Delivery
 //

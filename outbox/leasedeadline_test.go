@@ -98,10 +98,28 @@ func (c *claims) Claim(ctx context.Context, leases []outbox.Lease, now time.Time
 	return recs, held, err
 }
 
+// runRelay runs r until t ends.
+func runRelay(t *testing.T, r *outbox.Relay) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Go(func() { _ = r.Run(ctx) })
+}
+
+// await waits until ch is closed or sent on, failing t when that takes longer than d.
+func await(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		t.Fatalf("waited %s for %s", d, what)
+	}
+}
+
 // TestBatchCutAtLeaseDeadline: a broker slower than the lease cannot make a relay publish past its lease. The
 // publish context ends a fifth of the TTL before the lease expires, the unacknowledged messages stay pending
-// with no attempt charged, a second relay takes them over once the lease expired, and no message of a key
-// arrives after a later one of its key.
+// with no attempt charged (the slow one is in the batch's second wave, the rest were never sent), a second
+// relay takes them over once the lease expired, and no message of a key arrives after a later one of its key.
 func TestBatchCutAtLeaseDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const ttl = 10 * time.Second
@@ -142,15 +160,8 @@ func TestBatchCutAtLeaseDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		defer func() { cancel(); wg.Wait() }()
-		wg.Go(func() { _ = a.Run(ctx) })
-		select {
-		case <-cutA:
-		case <-time.After(time.Minute):
-			t.Fatal("no batch cut short within a minute")
-		}
+		runRelay(t, a)
+		await(t, cutA, time.Minute, "a batch cut short")
 
 		leaseAt := *storeA.leaseAt.Load()
 		expiry := leaseAt.Add(ttl)
@@ -177,12 +188,8 @@ func TestBatchCutAtLeaseDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Go(func() { _ = b.Run(ctx) })
-		select {
-		case <-published:
-		case <-time.After(time.Minute):
-			t.Fatal("the second relay did not publish the 5 messages left within a minute")
-		}
+		runRelay(t, b)
+		await(t, published, time.Minute, "the second relay to publish the 5 messages left")
 		first := broker.check(t, msgs, 0)
 		for _, m := range msgs[4:] {
 			if at := first[m.ID]; at.Before(expiry) {
@@ -242,15 +249,8 @@ func TestBacklogNotCut(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ctx, cancel := context.WithCancel(context.Background())
-				var wg sync.WaitGroup
-				defer func() { cancel(); wg.Wait() }()
-				wg.Go(func() { _ = r.Run(ctx) })
-				select {
-				case <-done:
-				case <-time.After(time.Hour):
-					t.Fatalf("published %d of %d within an hour", published.Load(), len(msgs))
-				}
+				runRelay(t, r)
+				await(t, done, time.Hour, "all published")
 				if cut.Load() != 0 || failed.Load() != 0 {
 					t.Fatalf("%d batches cut short and %d failures, want none", cut.Load(), failed.Load())
 				}

@@ -137,9 +137,18 @@ func WithRetention(d time.Duration, batch int) Option {
 // partitions move to the others after at most this long. The relay renews between batches, at least every
 // TTL/3 and every poll interval, and stops publishing a batch TTL/5 before the leases it was claimed under
 // expire (the margin covers clock skew between relays and a publish in flight): messages not acknowledged by
-// then stay pending, with no attempt counted, for whoever owns the partition next ([EventBatchCut]). So a batch
-// is never cut when it takes less than 4/5 of the TTL minus the renewal interval (7s with the defaults); set
-// the TTL to well over twice the longest a batch takes on a slow broker. The last one wins.
+// then stay pending for whoever owns the partition next ([EventBatchCut]). So a batch is never cut when it
+// takes less than 4/5 of the TTL minus the renewal interval (7s with the defaults); set the TTL to well over
+// twice the longest a batch takes on a slow broker.
+//
+// A cut message counts no attempt unless it had a fair chance: it was in the batch's first wave (each key's
+// oldest claimed message, sent as the batch starts) and was in flight, unacknowledged, for at least 2/5 of the
+// TTL (4s with the defaults: half the publish time of a batch that starts as its leases are renewed);
+// [PublisherFunc] counts each message from when it began sending it. Such a message is charged one failed
+// attempt, wrapping [context.DeadlineExceeded], and goes through the retries, backoff, [WithMaxAttempts] and
+// dead-lettering of any failure ([EventFailed]), so a message the broker never acknowledges in time cannot
+// block its key forever. A message cut in a later wave is its key's oldest in the next batch, so in its first
+// wave. The last one wins.
 func WithLeaseTTL(d time.Duration) Option { return optionFunc(func(c *config) { c.leaseTTL = d }) }
 
 // WithStatsInterval sets how often the relay reports the backlog ([EventStats]) (default 10s). The last one wins.

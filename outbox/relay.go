@@ -26,7 +26,7 @@ const (
 	EventStats                         // the backlog: Pending, OldestAge, DeadLetters
 	EventError                         // a store or lease operation failed with Err; the relay backs off and retries
 	EventPurged                        // Count published messages were deleted by retention
-	EventBatchCut                      // a batch reached its lease deadline: Count unacknowledged messages were left pending
+	EventBatchCut                      // a batch reached its lease deadline: Count unacknowledged messages were left pending, uncharged
 )
 
 // Event is what a relay reports to the hooks of [WithHook]. Only the fields named by Kind are set.

@@ -59,8 +59,9 @@ func (c *claimed) Claim(ctx context.Context, leases []outbox.Lease, now time.Tim
 }
 
 // testLeaseDeadline: a broker slower than the lease cannot make a relay publish past it. The relay's publish
-// context ends before its lease expires, the message it was sending stays pending with no attempt counted,
-// and a second relay taking the partitions over publishes it and the rest in per-key order.
+// context ends before its lease expires, the message it was sending stays pending with no attempt counted
+// (it is in its batch's second wave, see [outbox.WithLeaseTTL]), and a second relay taking the partitions over
+// publishes it and the rest in per-key order.
 func testLeaseDeadline(t *testing.T, h Harness) {
 	const ttl = time.Second
 	store := h.New(t)
