@@ -83,8 +83,7 @@ func (p *Pool[T]) createOne(ctx context.Context) {
 	p.failures = 0
 	p.counts.Created++
 	r.gen = r.p.gen
-	r.index = len(p.all)
-	p.all = append(p.all, r)
+	p.registerLocked(r)
 	r.state = stateLent
 	p.lent++
 	// Close, or SetMaxSize shrinking the pool, may have come while the creation ran.

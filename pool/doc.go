@@ -7,8 +7,11 @@
 // Acquiring and releasing an existing resource allocates nothing, waiting included, and reads the clock once,
 // on release, for the idle stamp. [WithCoarseClock] replaces that read with a coarse clock that reads the clock
 // once per tick while the pool is busy and does not run at all while it is idle; its readings are never ahead
-// of the clock and at most a resolution behind. The most recently released resource is handed over without the
-// lock when nobody waits.
+// of the clock and at most a resolution behind. While nobody waits, a released resource is parked in one of a
+// few slots, one per core, and the next Acquire takes it from there without the lock: one compare-and-swap each
+// way, which also counts the acquisition for Stats. A goroutine starts at the slot of its stack's address, so
+// callers on different cores mostly keep out of each other's way and one caller gets back the resource it
+// released last.
 //
 // A creation runs on a context that keeps the values of the Acquire that needed it but not its cancellation,
 // so a caller that gives up does not abort the dial: the new resource goes to the next waiter or to the idle

@@ -81,7 +81,7 @@ func TestSlotEmptiedWhileWaiterQueued(t *testing.T) {
 		synctest.Wait() // queued
 		// The Release saw no waiter, then parked r; it will find the slot emptied and leave r to whoever did it.
 		r.idleSince, r.state = p.now(), stateIdle
-		p.slot.Store(r)
+		p.parkForTest(r)
 		p.SetMaxSize(1)
 		synctest.Wait()
 		select {

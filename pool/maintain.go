@@ -69,6 +69,9 @@ func (p *Pool[T]) sweep() {
 	p.idle = kept
 	if d := int64(p.cfg.leakThreshold); d > 0 {
 		for _, r := range p.all {
+			if r == nil {
+				continue
+			}
 			if at := r.acquiredAt.Load(); at != 0 && at != r.reported && now-at >= d {
 				r.reported = at
 				leaks = append(leaks, Event{Kind: EventLeak, Duration: time.Duration(now - at), Stack: r.stackString()})

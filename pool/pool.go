@@ -22,6 +22,7 @@ type Pool[T any] struct {
 	cfg        config
 	clk        clock.Nanos
 	checks     bool // whether Acquire must read the clock to check a borrowed resource
+	plain      bool // neither checks nor hooks: a resource taken from a slot is lent as it is
 
 	base    context.Context // canceled by Close, so creations and checks stop
 	cancel  context.CancelFunc
@@ -29,20 +30,19 @@ type Pool[T any] struct {
 	running atomic.Int64  // pool goroutines: the maintainer, creations and destructions
 	waiters sync.Pool     // of *waiter[T]
 
-	// The fast path: one idle resource parked in slot is lent and returned without the lock. The pool's books
-	// count a parked resource as lent, so only the lent/parked handover happens outside the lock. gate is
-	// nonzero while parking is off: waiters are queued (they must be served first, by hand-off), the pool is
-	// closed, or it holds more than its maximum size. Parkers and the lock holders that change gate follow the
-	// Dekker pattern: each writes its word, then reads the other's, so at least one sees the other.
-	// Each on its own cache line: the gate is read on every call and rarely written, the slot and the counter
-	// are written on every call.
+	// The fast path (slots.go). gate is nonzero while parking is off: waiters are queued (they must be served
+	// first, by hand-off), the pool is closed, or it holds more than its maximum size. Parkers and the lock
+	// holders that change gate follow the Dekker pattern: each writes its word, then reads the other's, so at
+	// least one sees the other. Each on its own cache line: the gate is read on every call and rarely written,
+	// the slots and the counter are written on every call.
 	_         [64]byte
 	gate      atomic.Int64  // waiters in the low 32 bits, plus gateClosed and gateOver
 	genNow    atomic.Uint64 // copy of gen for the fast path
 	_         [48]byte
-	slot      atomic.Pointer[Resource[T]]
-	_         [56]byte
-	acquired  atomic.Int64 // acquisitions that did not wait, counted once the caller has the resource
+	slots     []parkSlot                     // a power of two of them
+	table     atomic.Pointer[[]*Resource[T]] // all, up to its capacity, for the fast path to find parked resources
+	_         [32]byte
+	acquired  atomic.Int64 // acquisitions from the idle stack, minus takes from a slot that lent nothing
 	_         [56]byte
 	waits     atomic.Int64 // acquisitions that waited, counted by the waiter
 	waitNanos atomic.Int64
@@ -52,7 +52,8 @@ type Pool[T any] struct {
 
 	mu          sync.Mutex
 	idle        []*Resource[T] // LIFO stack, warmest on top; guarded by mu
-	all         []*Resource[T] // every resource not yet destroyed; guarded by mu
+	all         []*Resource[T] // every resource not yet destroyed, at its index; nil where one was; guarded by mu
+	free        []int          // indexes of all that are nil; guarded by mu
 	queue       waitList[T]    // guarded by mu
 	maxSize     int            // guarded by mu
 	lent        int            // guarded by mu
@@ -116,9 +117,12 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	}
 	p.clk = clock.New(cfg.now)
 	p.checks = cfg.maxLifetime > 0 || cfg.maxIdleTime > 0 || p.validateFn != nil || cfg.leakThreshold > 0
+	p.plain = !p.checks && p.hook == nil
 	p.base, p.cancel = context.WithCancel(context.Background())
 	p.stop = make(chan struct{})
 	p.queue.gate = &p.gate
+	p.slots = make([]parkSlot, parkSlotsFor(cfg.maxSize))
+	p.table.Store(&p.all)
 	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
 	if res := cfg.coarseClock; res > 0 {
 		p.coarse.Start(p.clk, res)
@@ -145,25 +149,33 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 		return nil, err
 	}
 	if p.gate.Load() == 0 {
-		if r := p.slot.Load(); r != nil && p.slot.CompareAndSwap(r, nil) {
+		if r := p.takeParked(); r != nil {
+			if p.plain && p.gate.Load()&gateClosed == 0 && r.gen == p.genNow.Load() {
+				r.state = stateLent
+				return r, nil
+			}
 			return p.lendParked(ctx, r, true)
 		}
 	}
 	return p.acquire(ctx, true)
 }
 
-// lendParked lends r, just taken from the slot, unless the pool closed meanwhile or r dates from before a Reset.
+// lendParked lends r, just taken from a slot, unless the pool closed meanwhile or r dates from before a Reset.
+// The take counted an acquisition, which is taken back if r is not lent.
 func (p *Pool[T]) lendParked(ctx context.Context, r *Resource[T], block bool) (*Resource[T], error) {
 	r.state = stateLent
 	if p.gate.Load()&gateClosed != 0 {
+		p.acquired.Add(-1)
 		p.put(r, 0, false) // destroys it
 		return nil, ErrClosed
 	}
 	if r.gen != p.genNow.Load() {
+		p.acquired.Add(-1)
 		p.retireLent(r, ReasonReset) // parked by a Release that raced with Reset
 		return p.acquire(ctx, block)
 	}
-	if ok, err := p.checkBorrowed(ctx, r, block); !ok {
+	if ok, err := p.checkBorrowed(ctx, r, block, true); !ok {
+		p.acquired.Add(-1)
 		if err != nil {
 			return nil, err
 		}
@@ -187,13 +199,11 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 		} else {
 			var w *waiter[T]
 			if block {
-				// Queue first, then look at the slot: a parker either sees the waiter or its resource is found.
+				// Queue first, then look at the slots: a parker either sees the waiter or its resource is found.
 				w = p.waiters.Get().(*waiter[T])
 				p.queue.push(w)
-				r = p.takeSlotLocked()
-				if r != nil && p.queue.head != w {
+				for r = p.takeSlotLocked(); r != nil && p.queue.head != w; r = p.takeSlotLocked() {
 					p.handOffLocked(r, p.queue.pop(), 0) // earlier waiters first
-					r = nil
 				}
 			} else if p.queue.n == 0 {
 				r = p.takeSlotLocked()
@@ -216,7 +226,7 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 			}
 		}
 		p.mu.Unlock()
-		if ok, err := p.checkBorrowed(ctx, r, block); !ok {
+		if ok, err := p.checkBorrowed(ctx, r, block, false); !ok {
 			if err != nil {
 				return nil, err
 			}
@@ -240,10 +250,11 @@ func (p *Pool[T]) popIdleLocked(n int) *Resource[T] {
 }
 
 // checkBorrowed applies lifetime, idle time, validation (if validate) and leak stamps to a resource just taken
-// from the idle stack. It returns false when the resource was destroyed and the caller should try another.
-func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bool) (bool, error) {
+// from a slot (counted: the take counted the acquisition) or the idle stack. It returns false when the resource
+// was destroyed and the caller should try another.
+func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate, counted bool) (bool, error) {
 	if !p.checks {
-		p.acquiredHook()
+		p.acquiredHook(counted)
 		return true, nil
 	}
 	now := p.now()
@@ -269,13 +280,16 @@ func (p *Pool[T]) checkBorrowed(ctx context.Context, r *Resource[T], validate bo
 		r.idleSince = now
 	}
 	p.stampLent(r, now)
-	p.acquiredHook()
+	p.acquiredHook(counted)
 	return true, nil
 }
 
-// acquiredHook counts an acquisition that did not wait, now that it reaches its caller, and reports it.
-func (p *Pool[T]) acquiredHook() {
-	p.acquired.Add(1)
+// acquiredHook counts an acquisition that did not wait, now that it reaches its caller, unless the take from a
+// slot counted it, and reports it.
+func (p *Pool[T]) acquiredHook(counted bool) {
+	if !counted {
+		p.acquired.Add(1)
+	}
 	if p.hook != nil {
 		p.emit(Event{Kind: EventAcquired})
 	}
@@ -358,7 +372,7 @@ func (p *Pool[T]) stampLent(r *Resource[T], now int64) {
 // background for a later call. It does not run the WithValidate check, which could block.
 func (p *Pool[T]) TryAcquire() (*Resource[T], error) {
 	if p.gate.Load() == 0 {
-		if r := p.slot.Load(); r != nil && p.slot.CompareAndSwap(r, nil) {
+		if r := p.takeParked(); r != nil {
 			return p.lendParked(context.Background(), r, false)
 		}
 	}
@@ -374,13 +388,14 @@ func (p *Pool[T]) Stats() Stats {
 	s.MaxSize = p.maxSize
 	s.Idle, s.InUse, s.Creating, s.Waiting = len(p.idle), p.lent, p.creating, p.queue.n
 	s.Total = p.totalLocked()
-	if p.slot.Load() != nil {
-		s.Idle++
-		s.InUse--
-	}
+	parked := p.parkedLocked()
+	s.Idle += parked
+	s.InUse -= parked
+	p.syncTakesLocked()
+	s.Acquires = p.counts.Acquires
 	p.mu.Unlock()
 	s.Waits, s.WaitTime = p.waits.Load(), time.Duration(p.waitNanos.Load())
-	s.Acquires = p.acquired.Load() + s.Waits
+	s.Acquires += p.acquired.Load() + s.Waits
 	return s
 }
 
@@ -437,36 +452,19 @@ const (
 	gateOver   = 1 << 41
 )
 
-// unparkLocked moves the parked resource, if any, to the first waiter or the idle stack, or retires it if it
-// dates from before a Reset (see takeSlotLocked). A waiter can be queued while a resource is parked: a Release
-// that parked just as the waiter queued leaves the resource to whoever empties the slot first.
+// unparkLocked moves the parked resources to the first waiters or the idle stack, or retires those from before
+// a Reset (see takeSlotLocked). A waiter can be queued while a resource is parked: a Release that parked just as
+// the waiter queued leaves the resource to whoever empties the slot first.
 func (p *Pool[T]) unparkLocked() {
-	r := p.takeSlotLocked()
-	if r == nil {
-		return
-	}
-	if p.queue.n > 0 && p.retireReasonLocked(r, p.clk.Now()) == numReasons {
-		p.handOffLocked(r, p.queue.pop(), 0)
-		return
-	}
-	r.state = stateIdle
-	p.lent--
-	p.idle = append(p.idle, r)
-}
-
-// takeSlotLocked empties the slot and returns its resource, which the books count as lent already, unless it
-// dates from before the last Reset: a Release that checked the generation just before Reset can park its
-// resource just after Reset emptied the slot. Such a resource is retired and destroyed on its own goroutine,
-// and takeSlotLocked returns nil.
-func (p *Pool[T]) takeSlotLocked() *Resource[T] {
-	r := p.slot.Swap(nil)
-	if r != nil && r.gen != p.gen {
+	for r := p.takeSlotLocked(); r != nil; r = p.takeSlotLocked() {
+		if p.queue.n > 0 && p.retireReasonLocked(r, p.clk.Now()) == numReasons {
+			p.handOffLocked(r, p.queue.pop(), 0)
+			continue
+		}
+		r.state = stateIdle
 		p.lent--
-		p.retireLocked(r, ReasonReset)
-		p.spawn(func() { p.finishDestroy(r, ReasonReset) })
-		return nil
+		p.idle = append(p.idle, r)
 	}
-	return r
 }
 
 // syncOverLocked turns parking off while the pool holds more than its maximum size, so releases go through

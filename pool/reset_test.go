@@ -74,7 +74,7 @@ func TestResetRetiresResourceParkedDuringReset(t *testing.T) {
 				p.Reset()
 				// The Release passed its generation check before the Reset and parks now.
 				old.idleSince, old.state = p.now(), stateIdle
-				p.slot.Store(old)
+				p.parkForTest(old)
 				r := tt.take(t, p)
 				if r == nil {
 					t.Fatal("no resource lent")
@@ -122,7 +122,7 @@ func TestResetRetiresResourceParkedDuringResetBeforeWaiters(t *testing.T) {
 				}()
 				synctest.Wait() // queued
 				old.idleSince, old.state = p.now(), stateIdle
-				p.slot.Store(old)
+				p.parkForTest(old)
 				waiters := 1 + take(p, got)
 				synctest.Wait()
 				other.Release() // lent before Reset: retired, which makes room for the last waiter

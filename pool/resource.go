@@ -24,7 +24,7 @@ type Resource[T any] struct {
 	idleSince int64 // last release, or creation; guarded by p.mu while idle
 	checkedAt int64 // last keepalive check
 	gen       uint64
-	index     int   // in p.all
+	index     int   // in p.all, fixed for the resource's life
 	state     uint8 // guarded by p.mu while in the pool, owned by the holder while lent
 
 	// With leak detection, written by the holder and read by the maintainer.
@@ -74,34 +74,52 @@ func (r *Resource[T]) ReleaseUnused() {
 // and the pool creates a replacement when one is needed. Destroying a resource that is not lent panics.
 func (r *Resource[T]) Destroy() { r.p.retireLent(r, ReasonBroken) }
 
-// park is the fast path of Release: it leaves r in the slot without taking the lock, when no waiter, Close,
-// Reset or resize needs the slow path, and reports whether it did. A resource it displaces from the slot goes
-// to the top of the idle stack, so reuse stays last in, first out.
+// park is the fast path of Release: it leaves r in a slot without taking the lock, when no waiter, Close,
+// Reset or resize needs the slow path, and reports whether it did. A resource it displaces from a full slot
+// goes to the top of the idle stack, so reuse stays last in, first out.
 func (p *Pool[T]) park(r *Resource[T], now int64) bool {
 	if r.state != stateLent {
 		panic(notLent)
 	}
-	if p.gate.Load() != 0 || r.gen != p.genNow.Load() || (r.expiresAt != 0 && now >= r.expiresAt) {
+	if p.gate.Load() != 0 || r.gen != p.genNow.Load() || (r.expiresAt != 0 && now >= r.expiresAt) || r.index >= parkIDMask {
 		return false
 	}
 	if p.cfg.leakThreshold > 0 {
 		r.acquiredAt.Store(0)
 	}
 	r.idleSince, r.state = now, stateIdle
-	if old := p.slot.Swap(r); old != nil {
-		old.state = stateLent
-		p.put(old, now, false)
+	s := &p.slots[stackHint()&uint(len(p.slots)-1)]
+	if v := s.word.Load(); v&parkIDMask == 0 {
+		// The caller's own slot is empty, as it mostly is.
+		if nv := v | uint64(r.index+1); s.word.CompareAndSwap(v, nv) {
+			if p.gate.Load() == 0 && r.gen == p.genNow.Load() {
+				return true
+			}
+			return !unparkSlot(s, nv) || p.unparked(r)
+		}
+	}
+	s, v, moved, out := p.parkInSlot(r)
+	if out != nil {
+		out.state = stateLent
+		p.put(out, now, false)
 	}
 	if p.gate.Load() == 0 && r.gen == p.genNow.Load() {
 		return true
 	}
 	// A waiter, Close, Reset or resize came meanwhile: take r back for the slow path, unless someone took it
-	// already. Whoever did checks the generation, so r is not lent again if Reset came.
-	if p.slot.CompareAndSwap(r, nil) {
-		r.state = stateLent
-		return false
+	// already. Whoever did checks the generation, so r is not lent again if Reset came. Resources moved
+	// between slots go through the slow path too.
+	if moved {
+		p.flushSlots()
+		return true
 	}
-	return true
+	return !unparkSlot(s, v) || p.unparked(r)
+}
+
+// unparked marks r, taken back from its slot by the Release that parked it, as lent again, and returns false.
+func (p *Pool[T]) unparked(r *Resource[T]) bool {
+	r.state = stateLent
+	return false
 }
 
 const notLent = "pool: Release or Destroy of a resource that is not acquired (released twice, or after Destroy)"
@@ -171,11 +189,7 @@ func (p *Pool[T]) retireLent(r *Resource[T], reason DestroyReason) {
 // retireLocked takes r out of the pool's books, keeping its slot counted as destroying until its WithDestroy
 // func returns, so the pool never has more than its maximum size alive.
 func (p *Pool[T]) retireLocked(r *Resource[T], reason DestroyReason) {
-	last := len(p.all) - 1
-	p.all[r.index] = p.all[last]
-	p.all[r.index].index = r.index
-	p.all[last] = nil
-	p.all = p.all[:last]
+	p.unregisterLocked(r)
 	r.state = stateGone
 	p.destroying++
 	p.counts.Destroyed[reason]++

@@ -108,8 +108,8 @@ func TestAcquiresCountsExactly(t *testing.T) {
 		// A resource taken from the slot just as the pool closes goes back and is destroyed, uncounted.
 		x := acquire(t.Context())
 		x.Release() // parked
-		parked := p.slot.Load()
-		if parked == nil || !p.slot.CompareAndSwap(parked, nil) {
+		parked := p.takeParked()
+		if parked == nil {
 			t.Fatal("nothing parked")
 		}
 		closed := make(chan error)

@@ -1,0 +1,195 @@
+package pool
+
+import (
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The fast path: a released resource is parked in one of a few slots and lent from there without the lock.
+// The pool's books count a parked resource as lent, so only the lent/parked handover happens outside the lock.
+//
+// A slot is one word: the parked resource's index in Pool.all plus 1 (0: empty) in the low parkIDBits, and
+// above them the number of acquisitions that took a resource from the slot, modulo 2^parkCountBits. Taking
+// empties the slot and counts the acquisition in one compare-and-swap, so the fast path keeps exact Stats with
+// no counter of its own, and the word holds no pointer, so its atomics need no write barrier. Pool.syncTakesLocked
+// adds the counts to the books at least every 2^32 takes of a slot, long before they could wrap.
+//
+// A pool has one slot per core, at most maxParkSlots and at most its maximum size, each on its own cache line.
+// A goroutine starts looking at the slot of its stack's address, so callers on different cores mostly keep to
+// different slots, and a caller mostly gets back the resource it released last; it looks at the others before
+// it takes the lock.
+const (
+	parkIDBits    = 24
+	parkIDMask    = 1<<parkIDBits - 1
+	parkTake      = 1 << parkIDBits // one acquisition in the count
+	parkCountBits = 64 - parkIDBits
+	parkSyncMask  = 1<<32 - 1 // a take that brings the count's low 32 bits to 0 syncs the books
+	maxParkSlots  = 8
+)
+
+type parkSlot struct {
+	word atomic.Uint64
+	seen uint64 // the count of takes already in Pool.counts; guarded by Pool.mu
+	_    [48]byte
+}
+
+// parkSlotsFor returns how many slots a pool of the given size has: a power of two, at most one per core.
+func parkSlotsFor(size int) int {
+	n := 1
+	for n*2 <= min(size, runtime.GOMAXPROCS(0), maxParkSlots) {
+		n *= 2
+	}
+	return n
+}
+
+// stackHint returns a number that differs between goroutines and stays the same for one, in practice, from one
+// call to the next: the address of a variable on its stack, in units of 4 KiB, hashed.
+//
+//go:nosplit
+func stackHint() uint {
+	var b byte
+	return uint((uint64(uintptr(unsafe.Pointer(&b))>>12) * 0x9E3779B97F4A7C15) >> 32)
+}
+
+// takeParked takes a parked resource, counting the acquisition in its slot, starting at the caller's own slot.
+// It returns nil when every slot is empty.
+func (p *Pool[T]) takeParked() *Resource[T] {
+	n := uint(len(p.slots))
+	h := stackHint()
+	for i := range n {
+		s := &p.slots[(h+i)&(n-1)]
+		if v := s.word.Load(); v&parkIDMask != 0 && s.word.CompareAndSwap(v, v&^parkIDMask+parkTake) {
+			if (v+parkTake)>>parkIDBits&parkSyncMask == 0 {
+				p.mu.Lock()
+				p.syncTakesLocked()
+				p.mu.Unlock()
+			}
+			return p.parkedAt(v)
+		}
+	}
+	return nil
+}
+
+// parkedAt returns the resource whose index a slot word holds.
+func (p *Pool[T]) parkedAt(v uint64) *Resource[T] { return (*p.table.Load())[v&parkIDMask-1] }
+
+// parkInSlot leaves r, marked idle, in the caller's own slot. A resource it displaces there moves to the next
+// slot, displacing that one's in turn, so that for one caller the slots hold the most recently released first in
+// the order takeParked looks at them. It returns the slot and the word that hold r, for the caller to take r
+// back if it finds it must not stay parked, whether it moved other resources, and the resource pushed out of
+// the last slot, if any, for the idle stack.
+func (p *Pool[T]) parkInSlot(r *Resource[T]) (s *parkSlot, v uint64, moved bool, out *Resource[T]) {
+	n := uint(len(p.slots))
+	h := stackHint()
+	s = &p.slots[h&(n-1)]
+	move := uint64(r.index) + 1
+	for i := range n {
+		t := &p.slots[(h+i)&(n-1)]
+		for {
+			old := t.word.Load()
+			if nv := old&^parkIDMask | move; t.word.CompareAndSwap(old, nv) {
+				if i == 0 {
+					v = nv
+				}
+				move = old & parkIDMask
+				break
+			}
+		}
+		if move == 0 {
+			return s, v, i > 0, nil
+		}
+	}
+	return s, v, true, (*p.table.Load())[move-1]
+}
+
+// flushSlots empties the slots through the slow path, for a Release whose resources moved between slots just
+// as Close, Reset, a resize or a waiter turned parking off.
+func (p *Pool[T]) flushSlots() {
+	for range 2 * len(p.slots) {
+		p.mu.Lock()
+		r := p.takeSlotLocked()
+		p.mu.Unlock()
+		if r == nil {
+			return
+		}
+		r.state = stateLent
+		p.put(r, 0, false)
+	}
+}
+
+// unparkSlot takes r back from the slot where parkInSlot left it in word v, unless someone took it already.
+func unparkSlot(s *parkSlot, v uint64) bool { return s.word.CompareAndSwap(v, v&^parkIDMask) }
+
+// takeSlotLocked empties one slot, not counting it as an acquisition, and returns its resource, which the books
+// count as lent already, or nil if every slot is empty. A resource from before the last Reset is retired
+// instead and destroyed on its own goroutine (a Release that checked the generation just before Reset can park
+// its resource just after Reset emptied the slots), and takeSlotLocked looks further.
+func (p *Pool[T]) takeSlotLocked() *Resource[T] {
+	for i := range p.slots {
+		s := &p.slots[i]
+		for {
+			v := s.word.Load()
+			if v&parkIDMask == 0 {
+				break
+			}
+			if !s.word.CompareAndSwap(v, v&^parkIDMask) {
+				continue
+			}
+			r := p.parkedAt(v)
+			if r.gen == p.gen {
+				return r
+			}
+			p.lent--
+			p.retireLocked(r, ReasonReset)
+			p.spawn(func() { p.finishDestroy(r, ReasonReset) })
+			break
+		}
+	}
+	return nil
+}
+
+// parkedLocked returns how many resources are parked.
+func (p *Pool[T]) parkedLocked() int {
+	n := 0
+	for i := range p.slots {
+		if p.slots[i].word.Load()&parkIDMask != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// syncTakesLocked adds the takes counted in the slots since the last sync to the books.
+func (p *Pool[T]) syncTakesLocked() {
+	for i := range p.slots {
+		s := &p.slots[i]
+		count := s.word.Load() >> parkIDBits
+		p.counts.Acquires += int64((count - s.seen) & (1<<parkCountBits - 1))
+		s.seen = count
+	}
+}
+
+// registerLocked gives a new resource its index in p.all, reusing the index of a destroyed one if it can, and
+// publishes p.all to the fast path when it grew.
+func (p *Pool[T]) registerLocked(r *Resource[T]) {
+	if n := len(p.free); n > 0 {
+		r.index = p.free[n-1]
+		p.free = p.free[:n-1]
+		p.all[r.index] = r
+		return
+	}
+	r.index = len(p.all)
+	grown := len(p.all) == cap(p.all)
+	p.all = append(p.all, r)
+	if grown {
+		table := p.all[:cap(p.all)]
+		p.table.Store(&table)
+	}
+}
+
+// unregisterLocked frees the index of a resource being destroyed.
+func (p *Pool[T]) unregisterLocked(r *Resource[T]) {
+	p.all[r.index] = nil
+	p.free = append(p.free, r.index)
+}
