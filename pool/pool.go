@@ -23,6 +23,7 @@ type Pool[T any] struct {
 	clk        clock.Nanos
 	checks     bool // whether Acquire must read the clock to check a borrowed resource
 	plain      bool // neither checks nor hooks: a resource taken from a slot is lent as it is
+	spin       bool // whether an Acquire that finds everything lent polls the slots before it queues
 
 	base    context.Context // canceled by Close, so creations and checks stop
 	cancel  context.CancelFunc
@@ -46,7 +47,8 @@ type Pool[T any] struct {
 	_         [56]byte
 	waits     atomic.Int64 // acquisitions that waited, counted by the waiter
 	waitNanos atomic.Int64
-	_         [48]byte
+	spinning  atomic.Bool // an Acquire is in spinForRelease
+	_         [44]byte
 	coarse    clock.Coarse // the hot path's clock, unless WithCoarseClock(0)
 	_         [64]byte
 
@@ -118,6 +120,7 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	p.clk = clock.New(cfg.now)
 	p.checks = cfg.maxLifetime > 0 || cfg.maxIdleTime > 0 || p.validateFn != nil || cfg.leakThreshold > 0
 	p.plain = !p.checks && p.hook == nil
+	p.spin = runtime.GOMAXPROCS(0) > 1
 	p.base, p.cancel = context.WithCancel(context.Background())
 	p.stop = make(chan struct{})
 	p.queue.gate = &p.gate
@@ -187,6 +190,7 @@ func (p *Pool[T]) lendParked(ctx context.Context, r *Resource[T], block bool) (*
 // acquire lends an idle resource. Without block, it fails with ErrExhausted where Acquire would wait, and skips
 // validation, which could block.
 func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error) {
+	spin := block && p.spin
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -198,6 +202,15 @@ func (p *Pool[T]) acquire(ctx context.Context, block bool) (*Resource[T], error)
 			r = p.popIdleLocked(n)
 		} else {
 			var w *waiter[T]
+			if spin && p.queue.n == 0 && p.creating == 0 && p.totalLocked() >= p.maxSize {
+				// Every resource is lent and nobody queues: one may come back in a moment.
+				spin = false
+				p.mu.Unlock()
+				if r := p.spinForRelease(); r != nil {
+					return p.lendParked(ctx, r, block)
+				}
+				continue
+			}
 			if block {
 				// Queue first, then look at the slots: a parker either sees the waiter or its resource is found.
 				w = p.waiters.Get().(*waiter[T])

@@ -71,6 +71,30 @@ func (p *Pool[T]) takeParked() *Resource[T] {
 	return nil
 }
 
+// spinPolls bounds spinForRelease: about a microsecond of polling, the time a holder on another core takes to
+// finish a short use.
+const spinPolls = 32
+
+// spinForRelease polls the slots for a resource released meanwhile, for an Acquire that found every resource
+// lent and nobody queued, before it queues and sleeps: a release from another core then costs a
+// compare-and-swap rather than a hand-off through the lock and a wake-up. It stops as soon as a waiter queues,
+// so it never overtakes one, and returns nil if nothing came.
+func (p *Pool[T]) spinForRelease() *Resource[T] {
+	if p.spinning.Load() || !p.spinning.CompareAndSwap(false, true) {
+		return nil // one spinner at a time: more would keep holders off the cores
+	}
+	defer p.spinning.Store(false)
+	for range spinPolls {
+		if p.gate.Load() != 0 {
+			return nil
+		}
+		if r := p.takeParked(); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
 // parkedAt returns the resource whose index a slot word holds.
 func (p *Pool[T]) parkedAt(v uint64) *Resource[T] { return (*p.table.Load())[v&parkIDMask-1] }
 

@@ -198,3 +198,36 @@ func TestSlotsStress(t *testing.T) {
 		t.Fatalf("%d conns alive after Close", n)
 	}
 }
+
+// An Acquire that finds every resource lent and nobody queued polls the slots before it queues: it takes a
+// resource parked meanwhile, stops at once when a waiter queues (so it never overtakes one), and only one caller
+// spins at a time.
+func TestSpinForRelease(t *testing.T) {
+	p, _ := newTestPool(t, WithMaxSize(1))
+	defer closePool(t, p)
+	r, err := p.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.spinForRelease(); got != nil {
+		t.Fatal("spinForRelease took a resource with every slot empty")
+	}
+	r.idleSince, r.state = p.now(), stateIdle
+	p.parkForTest(r)
+	p.spinning.Store(true) // another caller spins
+	if got := p.spinForRelease(); got != nil {
+		t.Fatal("a second caller spun")
+	}
+	p.spinning.Store(false)
+	p.gate.Add(1) // a waiter queued
+	if got := p.spinForRelease(); got != nil {
+		t.Fatal("spinForRelease took a resource past a queued waiter")
+	}
+	p.gate.Add(-1)
+	got := p.spinForRelease()
+	if got != r || p.spinning.Load() {
+		t.Fatalf("spinForRelease = %v, spinning %v; want the parked resource, not spinning", got, p.spinning.Load())
+	}
+	got.state = stateLent
+	got.Release()
+}
