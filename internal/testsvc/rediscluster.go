@@ -214,6 +214,23 @@ func startRedisCluster(bin, dir string, rmDir bool) (_ *RedisCluster, err error)
 		clients[i] = redis.NewClient(&redis.Options{Addr: n.addr, MaxRetries: -1})
 		defer clients[i].Close()
 	}
+	// The nodes meet before they own slots: a node that knows masters with slots it cannot reach yet counts
+	// itself in a minority and, once they are reachable, waits up to the node timeout more before it reports ok.
+	// Every pair meets directly, rather than through gossip, which takes seconds.
+	for i := range c.nodes {
+		for _, n := range c.nodes[i+1:] {
+			host, port, _ := net.SplitHostPort(n.addr)
+			// The bus port is given because it is not the default port+10000.
+			if err := clients[i].Do(ctx, "CLUSTER", "MEET", host, port, n.bus).Err(); err != nil {
+				return nil, fmt.Errorf("node %s: CLUSTER MEET %s: %w", c.nodes[i].addr, n.addr, err)
+			}
+		}
+	}
+	for i, cl := range clients {
+		if err := await(ctx, cl.ClusterNodes, "all three nodes met", knowsAll(len(c.nodes))); err != nil {
+			return nil, fmt.Errorf("node %s: %w", c.nodes[i].addr, err)
+		}
+	}
 	const slots = 16384
 	for i, cl := range clients {
 		lo, hi := i*slots/len(clients), (i+1)*slots/len(clients)-1
@@ -221,35 +238,34 @@ func startRedisCluster(bin, dir string, rmDir bool) (_ *RedisCluster, err error)
 			return nil, fmt.Errorf("node %s: CLUSTER ADDSLOTSRANGE %d %d: %w", c.nodes[i].addr, lo, hi, err)
 		}
 	}
-	for _, n := range c.nodes[1:] {
-		host, port, _ := net.SplitHostPort(n.addr)
-		// The bus port is given because it is not the default port+10000.
-		if err := clients[0].Do(ctx, "CLUSTER", "MEET", host, port, n.bus).Err(); err != nil {
-			return nil, fmt.Errorf("node %s: CLUSTER MEET %s: %w", c.nodes[0].addr, n.addr, err)
-		}
-	}
 	for i, cl := range clients {
-		if err := awaitClusterOK(ctx, cl); err != nil {
+		ok := func(info string) bool { return strings.Contains(info, "cluster_state:ok") }
+		if err := await(ctx, cl.ClusterInfo, "cluster_state:ok", ok); err != nil {
 			return nil, fmt.Errorf("node %s: %w", c.nodes[i].addr, err)
 		}
 	}
 	return c, nil
 }
 
-// awaitClusterOK polls CLUSTER INFO until the node reports cluster_state:ok, or ctx ends.
-func awaitClusterOK(ctx context.Context, cl *redis.Client) error {
-	tick := time.NewTicker(20 * time.Millisecond)
+// knowsAll reports whether CLUSTER NODES lists n nodes, none of them still in the handshake.
+func knowsAll(n int) func(nodes string) bool {
+	return func(nodes string) bool {
+		return strings.Count(strings.TrimSpace(nodes), "\n")+1 == n && !strings.Contains(nodes, "handshake")
+	}
+}
+
+// await polls query until done accepts its answer, or ctx ends.
+func await(ctx context.Context, query func(context.Context) *redis.StringCmd, what string, done func(string) bool) error {
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	var info string
 	for {
-		var err error
-		info, err = cl.ClusterInfo(ctx).Result()
-		if err == nil && strings.Contains(info, "cluster_state:ok") {
+		v, err := query(ctx).Result()
+		if err == nil && done(v) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster_state not ok within %s (last error %v):\n%s", clusterStartTimeout, err, info)
+			return fmt.Errorf("not %s within %s (last error %v):\n%s", what, clusterStartTimeout, err, v)
 		case <-tick.C:
 		}
 	}
@@ -286,7 +302,10 @@ func tryNode(ctx context.Context, bin, dir string, i int) (*clusterNode, error) 
 	n.cmd = exec.Command(bin,
 		"--bind", "127.0.0.1", "--port", port, "--cluster-port", strconv.Itoa(n.bus),
 		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes-"+port+".conf"),
-		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", n.log)
+		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", n.log,
+		// Shorter than the default 15 s, which also bounds how long a master waits to report ok after it saw
+		// itself in a minority; long enough that a busy host does not make a node look failed.
+		"--cluster-node-timeout", "5000")
 	setParentDeathSignal(n.cmd)
 	if err := n.cmd.Start(); err != nil {
 		return nil, err
