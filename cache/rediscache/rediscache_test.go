@@ -40,26 +40,33 @@ func eachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 	t.Run("redis", func(t *testing.T) {
 		addr := testsvc.Redis(t)
 		test(t, backend{addr: addr, breakSubscriptions: func(t *testing.T, name string) {
-			admin := newClient(t, addr, "")
-			list, err := admin.ClientList(context.Background()).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			killed := 0
-			for _, line := range strings.Split(list, "\n") {
-				if strings.Contains(line, " name="+name+" ") && strings.Contains(line, "cmd=subscribe") {
-					id, _, _ := strings.Cut(strings.TrimPrefix(line, "id="), " ")
-					if err := admin.Do(context.Background(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
-						t.Fatal(err)
-					}
-					killed++
-				}
-			}
-			if killed == 0 {
-				t.Fatalf("no subscription connection named %s in\n%s", name, list)
+			if killSubscriptions(t, addr, name) == 0 {
+				t.Fatalf("no subscription connection named %s on %s", name, addr)
 			}
 		}})
 	})
+}
+
+// killSubscriptions cuts the subscription connections of the client named name on the Redis at addr, and
+// returns how many it cut.
+func killSubscriptions(t *testing.T, addr, name string) int {
+	t.Helper()
+	admin := newClient(t, addr, "")
+	list, err := admin.ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		if strings.Contains(line, " name="+name+" ") && strings.Contains(line, "cmd=subscribe") {
+			id, _, _ := strings.Cut(strings.TrimPrefix(line, "id="), " ")
+			if err := admin.Do(context.Background(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
+				t.Fatal(err)
+			}
+			killed++
+		}
+	}
+	return killed
 }
 
 func newClient(t *testing.T, addr, name string) *redis.Client {
@@ -153,7 +160,12 @@ type instance struct {
 func newInstance(t *testing.T, addr, ns string, src *db) *instance {
 	t.Helper()
 	name := fmt.Sprintf("sluice-test-%d", time.Now().UnixNano())
-	client := newClient(t, addr, name)
+	return newInstanceOn(t, newClient(t, addr, name), name, ns, src)
+}
+
+// newInstanceOn is newInstance on client, whose connections are named name.
+func newInstanceOn(t *testing.T, client redis.UniversalClient, name, ns string, src *db) *instance {
+	t.Helper()
 	store, err := rediscache.New(client)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,9 @@
 // use. When the service does not answer, the test is skipped with a message naming the service and the variable
 // to set, unless SLUICE_REQUIRE_SERVICES=1 (as in CI), in which case it fails: a missing service must never
 // turn a CI run green by skipping.
+//
+// Redis Cluster is not found but started: [NewRedisCluster] and [SharedRedisCluster] run a throwaway cluster of
+// three masters from the local redis-server binary, and skip (or fail, likewise) when there is none.
 package testsvc
 
 import (
