@@ -8,7 +8,7 @@
 // on release, for the idle stamp. [WithCoarseClock] replaces that read with a coarse clock that reads the clock
 // once per tick while the pool is busy and does not run at all while it is idle; its readings are never ahead
 // of the clock and at most a resolution behind. While nobody waits, a released resource is parked in one of a
-// few slots, one per core, and the next Acquire takes it from there without the lock: one compare-and-swap each
+// few slots (up to four per core) and the next Acquire takes it from there without the lock: one compare-and-swap each
 // way, which also counts the acquisition for Stats. A goroutine starts at the slot of its stack's address, so
 // callers on different cores mostly keep out of each other's way and one caller gets back the resource it
 // released last. An Acquire that finds every resource lent and nobody queued polls the slots for about a

@@ -15,7 +15,8 @@ import (
 // no counter of its own, and the word holds no pointer, so its atomics need no write barrier. Pool.syncTakesLocked
 // adds the counts to the books at least every 2^32 takes of a slot, long before they could wrap.
 //
-// A pool has one slot per core, at most maxParkSlots and at most its maximum size, each on its own cache line.
+// A pool has up to four slots per core, at most maxParkSlots and at most its maximum size, each on its own cache
+// line.
 // A goroutine starts looking at the slot of its stack's address, so callers on different cores mostly keep to
 // different slots, and a caller mostly gets back the resource it released last; it looks at the others before
 // it takes the lock.
@@ -34,22 +35,25 @@ type parkSlot struct {
 	_    [48]byte
 }
 
-// parkSlotsFor returns how many slots a pool of the given size has: a power of two, at most one per core.
+// parkSlotsFor returns how many slots a pool of the given size has: a power of two, at most four per core, so
+// that goroutines on different cores seldom start at the same slot.
 func parkSlotsFor(size int) int {
 	n := 1
-	for n*2 <= min(size, runtime.GOMAXPROCS(0), maxParkSlots) {
+	for n*2 <= min(size, 4*runtime.GOMAXPROCS(0), maxParkSlots) {
 		n *= 2
 	}
 	return n
 }
 
 // stackHint returns a number that differs between goroutines and stays the same for one, in practice, from one
-// call to the next: the address of a variable on its stack, in units of 4 KiB, hashed.
+// call to the next: the address of a variable on its stack, in units of the smallest goroutine stack (2 KiB),
+// hashed. Goroutines with small stacks each have their own unit; one whose stack grew may straddle two between
+// an Acquire and a Release, which only costs a look at one more slot.
 //
 //go:nosplit
 func stackHint() uint {
 	var b byte
-	return uint((uint64(uintptr(unsafe.Pointer(&b))>>12) * 0x9E3779B97F4A7C15) >> 32)
+	return uint((uint64(uintptr(unsafe.Pointer(&b))>>11) * 0x9E3779B97F4A7C15) >> 32)
 }
 
 // takeParked takes a parked resource, counting the acquisition in its slot, starting at the caller's own slot.
