@@ -467,9 +467,14 @@ const (
 
 // unparkLocked moves the parked resources to the first waiters or the idle stack, or retires those from before
 // a Reset (see takeSlotLocked). A waiter can be queued while a resource is parked: a Release that parked just as
-// the waiter queued leaves the resource to whoever empties the slot first.
+// the waiter queued leaves the resource to whoever empties the slot first. It takes at most one resource per
+// slot, so releases parking meanwhile cannot keep it going.
 func (p *Pool[T]) unparkLocked() {
-	for r := p.takeSlotLocked(); r != nil; r = p.takeSlotLocked() {
+	for range p.slots {
+		r := p.takeSlotLocked()
+		if r == nil {
+			return
+		}
 		if p.queue.n > 0 && p.retireReasonLocked(r, p.clk.Now()) == numReasons {
 			p.handOffLocked(r, p.queue.pop(), 0)
 			continue

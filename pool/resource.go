@@ -75,8 +75,9 @@ func (r *Resource[T]) ReleaseUnused() {
 func (r *Resource[T]) Destroy() { r.p.retireLent(r, ReasonBroken) }
 
 // park is the fast path of Release: it leaves r in a slot without taking the lock, when no waiter, Close,
-// Reset or resize needs the slow path, and reports whether it did. A resource it displaces from a full slot
-// goes to the top of the idle stack, so reuse stays last in, first out.
+// Reset or resize needs the slow path, and reports whether it did. A resource it displaces from the caller's
+// slot moves on to the next slot, and one pushed out of the last goes to the top of the idle stack, so reuse
+// stays last in, first out.
 func (p *Pool[T]) park(r *Resource[T], now int64) bool {
 	if r.state != stateLent {
 		panic(notLent)
@@ -88,20 +89,17 @@ func (p *Pool[T]) park(r *Resource[T], now int64) bool {
 		r.acquiredAt.Store(0)
 	}
 	r.idleSince, r.state = now, stateIdle
-	s := &p.slots[stackHint()&uint(len(p.slots)-1)]
-	if v := s.word.Load(); v&parkIDMask == 0 {
-		// The caller's own slot is empty, as it mostly is.
-		if nv := v | uint64(r.index+1); s.word.CompareAndSwap(v, nv) {
-			if p.gate.Load() == 0 && r.gen == p.genNow.Load() {
-				return true
-			}
-			return !unparkSlot(s, nv) || p.unparked(r)
+	s, id := &p.slots[stackHint()&uint(len(p.slots)-1)], uint64(r.index)+1
+	var v uint64
+	moved := false
+	if old := s.word.Load(); old&parkIDMask == 0 && s.word.CompareAndSwap(old, old|id) {
+		v = old | id // the caller's own slot was empty, as it mostly is
+	} else {
+		var out *Resource[T]
+		if s, v, moved, out = p.parkInSlot(r); out != nil {
+			out.state = stateLent
+			p.put(out, now, false)
 		}
-	}
-	s, v, moved, out := p.parkInSlot(r)
-	if out != nil {
-		out.state = stateLent
-		p.put(out, now, false)
 	}
 	if p.gate.Load() == 0 && r.gen == p.genNow.Load() {
 		return true
@@ -113,11 +111,9 @@ func (p *Pool[T]) park(r *Resource[T], now int64) bool {
 		p.flushSlots()
 		return true
 	}
-	return !unparkSlot(s, v) || p.unparked(r)
-}
-
-// unparked marks r, taken back from its slot by the Release that parked it, as lent again, and returns false.
-func (p *Pool[T]) unparked(r *Resource[T]) bool {
+	if !unparkSlot(s, v) {
+		return true
+	}
 	r.state = stateLent
 	return false
 }
