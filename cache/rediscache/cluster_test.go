@@ -169,17 +169,7 @@ func TestClusterInvalidation(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		select {
-		case got := <-reader.local.deleted:
-			if got != k {
-				t.Fatalf("instance dropped %q, want %q", got, k)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no invalidation of %s within 5s", k)
-		}
-		if v, err := reader.c.Get(ctx, k); err != nil || v != want {
-			t.Fatalf("%s after the other instance's write: %q, %v; want %q", k, v, err, want)
-		}
+		awaitInvalidated(t, reader, k, want)
 	}
 	for _, in := range []*instance{a, b} {
 		if st := in.c.Stats(); st.InvalidationsReceived != n/2 || st.InvalidationsSent != n/2 {
@@ -227,5 +217,112 @@ func TestClusterLostSubscription(t *testing.T) {
 	case <-b.local.deleted:
 	case <-deadline:
 		t.Fatal("no invalidation delivered after the subscription came back")
+	}
+}
+
+// TestClusterSlotMoved: right after slots move to other masters, a Store whose client still routes by the old
+// slot map answers MGet, Set and Delete through the MOVED replies, and invalidations still cross between two
+// instances, for moved keys and with the channel's own slot moved.
+func TestClusterSlotMoved(t *testing.T) {
+	ctx := context.Background()
+	ns := clusterNamespace(t)
+	rc := cluster.Require(t)
+	c := newClusterClient(t, "")
+	s, err := rediscache.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	key := func(i int) string { return fmt.Sprintf("%s:k%d", ns, i) }
+	keysByMaster(t, c, n, key)
+	var keys []string
+	want := map[int]string{}
+	for i := range n {
+		keys = append(keys, key(i))
+		want[i] = fmt.Sprint(i)
+		if err := s.Set(ctx, key(i), []byte(want[i]), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each move is followed at once by calls for the moved slot; key 0's slot moves twice in a row.
+	for round, i := range []int{0, 0, 1, 2, 3, 4, 5, 6, 7, 8} {
+		from, to, err := rc.MoveSlot(ctx, key(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, found, err := s.MGet(ctx, keys)
+		if err != nil {
+			t.Fatalf("round %d, MGet after %s moved from %s to %s: %v", round, key(i), from, to, err)
+		}
+		for j := range n {
+			v, ok := want[j]
+			if found[j] != ok || string(vals[j]) != v {
+				t.Fatalf("round %d: MGet[%d] = %q, found %v; want %q, %v", round, j, vals[j], found[j], v, ok)
+			}
+		}
+		switch round % 3 {
+		case 0:
+			want[i] = fmt.Sprint("set-", round)
+			if err := s.Set(ctx, key(i), []byte(want[i]), time.Minute); err != nil {
+				t.Fatalf("round %d, Set after the move: %v", round, err)
+			}
+		case 1:
+			delete(want, i)
+			if err := s.Delete(ctx, key(i)); err != nil {
+				t.Fatalf("round %d, Delete after the move: %v", round, err)
+			}
+		}
+		v, ok, err := s.Get(ctx, key(i))
+		if err != nil || ok != (want[i] != "") || string(v) != want[i] {
+			t.Fatalf("round %d, Get %s = %q, %v, %v; want %q", round, key(i), v, ok, err, want[i])
+		}
+	}
+
+	// Invalidations: each write follows a move of its key's slot, and halfway the channel's slot moves too.
+	var src db
+	names := []string{fmt.Sprintf("sluice-test-a-%d", time.Now().UnixNano()), fmt.Sprintf("sluice-test-b-%d", time.Now().UnixNano())}
+	a := newInstanceOn(t, newClusterClient(t, names[0]), names[0], ns, &src)
+	b := newInstanceOn(t, newClusterClient(t, names[1]), names[1], ns, &src)
+	for i := range 6 {
+		k := fmt.Sprint("k", i)
+		writer, reader := a, b
+		if i%2 == 1 {
+			writer, reader = b, a
+		}
+		if _, err := reader.c.Get(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		drain(reader.local.deleted)
+		if i == 3 {
+			if _, _, err := rc.MoveSlot(ctx, ns+":invalidate"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := rc.MoveSlot(ctx, fmt.Sprintf("%s:v1:%s", ns, k)); err != nil {
+			t.Fatal(err)
+		}
+		v := fmt.Sprint("moved-", i)
+		src.write(k, v)
+		if err := writer.c.Set(ctx, k, v); err != nil {
+			t.Fatalf("Set %s after its slot moved: %v", k, err)
+		}
+		awaitInvalidated(t, reader, k, v)
+	}
+}
+
+// awaitInvalidated waits until reader drops its local copy of k, which another instance wrote, then checks that
+// reader reads want.
+func awaitInvalidated(t *testing.T, reader *instance, k, want string) {
+	t.Helper()
+	select {
+	case got := <-reader.local.deleted:
+		if got != k {
+			t.Fatalf("instance dropped %q, want %q", got, k)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no invalidation of %s within 5s", k)
+	}
+	if v, err := reader.c.Get(context.Background(), k); err != nil || v != want {
+		t.Fatalf("%s after the other instance's write: %q, %v; want %q", k, v, err, want)
 	}
 }

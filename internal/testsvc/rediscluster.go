@@ -172,7 +172,48 @@ func (c *RedisCluster) MoveSlot(ctx context.Context, key string) (from, to strin
 			return from, to, fmt.Errorf("node %s: SETSLOT NODE: %w", c.nodes[i].addr, err)
 		}
 	}
+	// The new owner's config epoch, bumped by SETSLOT NODE, reaches the other nodes by gossip. Until it has, a
+	// claim of the slot still in flight from the old owner can take it back (redis/redis#3776), and a next move
+	// could bump an epoch no higher than one the new owner has not heard of: wait until every node knows it.
+	epoch, err := configEpoch(ctx, clients[dst], ids[dst])
+	if err != nil {
+		return from, to, fmt.Errorf("node %s: %w", to, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, clusterStartTimeout)
+	defer cancel()
+	for i, cl := range clients {
+		known := func(ctx context.Context) *redis.StringCmd { return cl.ClusterNodes(ctx) }
+		if err := await(wctx, known, "told the new owner's config epoch", nodeHasEpoch(ids[dst], epoch)); err != nil {
+			return from, to, fmt.Errorf("node %s: %w", c.nodes[i].addr, err)
+		}
+	}
 	return from, to, nil
+}
+
+// configEpoch returns the config epoch of node id as CLUSTER NODES on cl reports it.
+func configEpoch(ctx context.Context, cl *redis.Client, id string) (string, error) {
+	nodes, err := cl.ClusterNodes(ctx).Result()
+	if err != nil {
+		return "", fmt.Errorf("CLUSTER NODES: %w", err)
+	}
+	for _, line := range strings.Split(nodes, "\n") {
+		if f := strings.Fields(line); len(f) > 6 && f[0] == id {
+			return f[6], nil
+		}
+	}
+	return "", fmt.Errorf("CLUSTER NODES does not list %s", id)
+}
+
+// nodeHasEpoch reports whether CLUSTER NODES gives node id the config epoch epoch.
+func nodeHasEpoch(id, epoch string) func(nodes string) bool {
+	return func(nodes string) bool {
+		for _, line := range strings.Split(nodes, "\n") {
+			if f := strings.Fields(line); len(f) > 6 && f[0] == id {
+				return f[6] == epoch
+			}
+		}
+		return false
+	}
 }
 
 // Close stops the processes, waits for them to exit, and removes the cluster's files if it made their
@@ -213,6 +254,14 @@ func startRedisCluster(bin, dir string, rmDir bool) (_ *RedisCluster, err error)
 	for i, n := range c.nodes {
 		clients[i] = redis.NewClient(&redis.Options{Addr: n.addr, MaxRetries: -1})
 		defer clients[i].Close()
+	}
+	// Distinct config epochs before the nodes meet, as redis-cli --cluster create assigns them. Left at 0, they
+	// collide until the nodes settle them by gossip, and a slot moved meanwhile can lose its new owner to a
+	// stale claim of the old one (redis/redis#3776): the two then send MOVED to each other.
+	for i, cl := range clients {
+		if err := cl.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err(); err != nil {
+			return nil, fmt.Errorf("node %s: CLUSTER SET-CONFIG-EPOCH: %w", c.nodes[i].addr, err)
+		}
 	}
 	// The nodes meet before they own slots: a node that knows masters with slots it cannot reach yet counts
 	// itself in a minority and, once they are reachable, waits up to the node timeout more before it reports ok.
