@@ -59,6 +59,7 @@ func BenchmarkCacheTwoLevel(b *testing.B) {
 	for _, impl := range impls {
 		b.Run("local-hit-parallel/"+impl.name, func(b *testing.B) {
 			runtime.GC()
+			b.ResetTimer() // RunParallel, unlike b.Loop, keeps the collection in the timed run
 			b.ReportAllocs()
 			var seed atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
