@@ -66,7 +66,7 @@ type Pool[T any] struct {
 	closed      bool           // guarded by mu
 	drained     chan struct{}  // closed once closed, nothing exists and no pool goroutine runs; guarded by mu
 	drainedDone bool           // guarded by mu
-	counts      Stats          // counters only; guarded by mu
+	counts      Stats          // counters only, Acquires the slots' takes synced so far; guarded by mu
 }
 
 // New returns a pool that makes resources with create. create receives a context that carries the values of

@@ -15,11 +15,10 @@ import (
 // no counter of its own, and the word holds no pointer, so its atomics need no write barrier. Pool.syncTakesLocked
 // adds the counts to the books at least every 2^32 takes of a slot, long before they could wrap.
 //
-// A pool has up to four slots per core, at most maxParkSlots and at most its maximum size, each on its own cache
-// line.
-// A goroutine starts looking at the slot of its stack's address, so callers on different cores mostly keep to
-// different slots, and a caller mostly gets back the resource it released last; it looks at the others before
-// it takes the lock.
+// A pool has up to four slots per core, at most maxParkSlots and at most its maximum size when it is made, each
+// on its own cache line. A goroutine starts looking at the slot of its stack's address, so callers on different
+// cores mostly keep to different slots, and a caller mostly gets back the resource it released last; it looks
+// at the others before it takes the lock.
 const (
 	parkIDBits    = 24
 	parkIDMask    = 1<<parkIDBits - 1
