@@ -26,6 +26,17 @@ func newClusterClient(t *testing.T, name string) *redis.ClusterClient {
 	return c
 }
 
+// newClusterStore returns a Store on a new cluster client, and the client.
+func newClusterStore(t *testing.T) (*redis.ClusterClient, *rediscache.Store) {
+	t.Helper()
+	c := newClusterClient(t, "")
+	s, err := rediscache.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
+}
+
 // clusterNamespace returns a namespace no other test on the shared cluster uses.
 func clusterNamespace(t *testing.T) string {
 	return fmt.Sprintf("sluice-test:%s:%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
@@ -54,11 +65,7 @@ func keysByMaster(t *testing.T, c *redis.ClusterClient, n int, key func(i int) s
 func TestClusterStore(t *testing.T) {
 	ctx := context.Background()
 	ns := clusterNamespace(t)
-	c := newClusterClient(t, "")
-	s, err := rediscache.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := newClusterStore(t)
 	const n = 60
 	key := func(i int) string { return fmt.Sprintf("%s:k%d", ns, i) }
 	keysByMaster(t, c, n, key)
@@ -227,11 +234,7 @@ func TestClusterSlotMoved(t *testing.T) {
 	ctx := context.Background()
 	ns := clusterNamespace(t)
 	rc := cluster.Require(t)
-	c := newClusterClient(t, "")
-	s, err := rediscache.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := newClusterStore(t)
 	const n = 12
 	key := func(i int) string { return fmt.Sprintf("%s:k%d", ns, i) }
 	keysByMaster(t, c, n, key)
