@@ -125,7 +125,7 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	p.stop = make(chan struct{})
 	p.queue.gate = &p.gate
 	p.slots = make([]parkSlot, parkSlotsFor(cfg.maxSize))
-	p.table.Store(&p.all)
+	p.table.Store(new([]*Resource[T])) // published again, as a copy, whenever all grows
 	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
 	if res := cfg.coarseClock; res > 0 {
 		p.coarse.Start(p.clk, res)
