@@ -108,7 +108,7 @@ func floors() []impl {
 	}
 }
 
-// runImpls runs each contender serially and under RunParallel.
+// runImpls runs each contender serially and in parallel (runParallel).
 func runImpls(b *testing.B, impls []impl) {
 	for _, mode := range []string{"serial", "parallel"} {
 		for _, im := range impls {
@@ -120,7 +120,7 @@ func runImpls(b *testing.B, impls []impl) {
 					}
 					return
 				}
-				b.RunParallel(func(pb *testing.PB) {
+				runParallel(b, 1, func(pb *parallelIter) {
 					for pb.Next() {
 						_ = im.call(false)
 					}

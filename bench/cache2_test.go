@@ -59,10 +59,10 @@ func BenchmarkCacheTwoLevel(b *testing.B) {
 	for _, impl := range impls {
 		b.Run("local-hit-parallel/"+impl.name, func(b *testing.B) {
 			runtime.GC()
-			b.ResetTimer() // RunParallel, unlike b.Loop, keeps the collection in the timed run
+			b.ResetTimer() // runParallel, unlike b.Loop, keeps the collection in the timed run
 			b.ReportAllocs()
 			var seed atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
+			runParallel(b, 1, func(pb *parallelIter) {
 				i := int(seed.Add(7919))
 				for pb.Next() {
 					impl.get(keys[i&(len(keys)-1)])

@@ -202,7 +202,7 @@ func BenchmarkCacheSet(b *testing.B) {
 	}
 }
 
-// runKeys calls op on successive keys of the trace: serially, or from b.RunParallel goroutines that each start
+// runKeys calls op on successive keys of the trace: serially, or from runParallel goroutines that each start
 // at their own offset.
 func runKeys(b *testing.B, mode string, keys []int, op func(k int)) {
 	mask := len(keys) - 1 // traceLen is a power of two
@@ -218,7 +218,7 @@ func runKeys(b *testing.B, mode string, keys []int, op func(k int)) {
 		return
 	}
 	var next atomic.Uint64
-	b.RunParallel(func(pb *testing.PB) {
+	runParallel(b, 1, func(pb *parallelIter) {
 		i := int(next.Add(1) * 0x9e3779b9)
 		for pb.Next() {
 			op(keys[i&mask])

@@ -15,8 +15,10 @@
 //   - Caches (bench/cache_test.go): against github.com/hashicorp/golang-lru/v2 (reference, golang-lru) and
 //     github.com/maypok86/otter/v2 (otter), with hit ratios (hit%) on Zipf traces.
 //
-// Every peer is pinned in go.mod. Each family has serial, b.RunParallel and contention tables, and floors: the
+// Every peer is pinned in go.mod. Each family has serial, parallel and contention tables, and floors: the
 // cost of the bare mechanism (an atomic add, a bare call, a mutex and a map) that no implementation can beat.
+// The parallel tables run on runParallel, b.RunParallel without the false sharing between its goroutines'
+// iterators, which otherwise costs an implementation that shares nothing between cores up to 4x in some runs.
 //
 // # Running
 //

@@ -149,8 +149,7 @@ func BenchmarkPoolAcquireRelease(b *testing.B) {
 						}
 						return
 					}
-					b.SetParallelism((clients + 1) / 2) // RunParallel starts parallelism*GOMAXPROCS goroutines
-					b.RunParallel(func(pb *testing.PB) {
+					runParallel(b, (clients+1)/2, func(pb *parallelIter) {
 						for pb.Next() {
 							cycle(ctx, nil)
 						}
@@ -173,8 +172,7 @@ func BenchmarkPoolFairness(b *testing.B) {
 			b.ReportAllocs()
 			var mu sync.Mutex
 			var waits []time.Duration
-			b.SetParallelism(16)
-			b.RunParallel(func(pb *testing.PB) {
+			runParallel(b, 16, func(pb *parallelIter) {
 				var local []time.Duration
 				var start time.Time
 				hold := func() {

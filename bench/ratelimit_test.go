@@ -157,7 +157,7 @@ func runSerialParallel(b *testing.B, impls []rlImpl, deny bool) {
 					}
 					return
 				}
-				b.RunParallel(func(pb *testing.PB) {
+				runParallel(b, 1, func(pb *parallelIter) {
 					for pb.Next() {
 						call()
 					}
@@ -293,7 +293,7 @@ func BenchmarkRateLimitKeyed(b *testing.B) {
 					return
 				}
 				var seed atomic.Int64
-				b.RunParallel(func(pb *testing.PB) {
+				runParallel(b, 1, func(pb *parallelIter) {
 					i := int(seed.Add(1)) * 104729
 					for pb.Next() {
 						im.allow(keys[i&(live-1)])
