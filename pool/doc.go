@@ -9,9 +9,10 @@
 // once per tick while the pool is busy and does not run at all while it is idle; its readings are never ahead
 // of the clock and at most a resolution behind. While nobody waits, a released resource is parked in one of a
 // few slots (up to four per core) and the next Acquire takes it from there without the lock: one compare-and-swap each
-// way, which also counts the acquisition for Stats. A goroutine starts at the slot of its stack's address, so
-// callers on different cores mostly keep out of each other's way and one caller gets back the resource it
-// released last. An Acquire that finds every resource lent and nobody queued polls the slots for about a
+// way, which also counts the acquisition for Stats. A goroutine starts at the slot its stack's address hashes
+// to, so callers on different cores mostly keep out of each other's way and one caller gets back the resource it
+// released last; when two busy callers keep meeting in one slot, the pool changes the hash. Slots and the
+// fields of a resource that Acquire and Release touch are kept off each other's cache lines. An Acquire that finds every resource lent and nobody queued polls the slots for about a
 // microsecond before it queues, one caller at a time, so a resource released on another core changes hands
 // without a sleep and a wake-up; it stops as soon as a waiter queues, so it never overtakes one, and a spin that
 // ends with a resource does not count as a wait in Stats.

@@ -42,7 +42,8 @@ type Pool[T any] struct {
 	_         [48]byte
 	slots     []parkSlot                     // a power of two of them
 	table     atomic.Pointer[[]*Resource[T]] // all, up to its capacity, for the fast path to find parked resources
-	_         [32]byte
+	mult      atomic.Uint64                  // odd; hashes a goroutine's stack address to its slot
+	_         [24]byte
 	acquired  atomic.Int64 // acquisitions from the idle stack, minus takes from a slot that lent nothing
 	_         [56]byte
 	waits     atomic.Int64 // acquisitions that waited, counted by the waiter
@@ -125,6 +126,7 @@ func New[T any](create func(context.Context) (T, error), opts ...Option) (*Pool[
 	p.stop = make(chan struct{})
 	p.queue.gate = &p.gate
 	p.slots = make([]parkSlot, parkSlotsFor(cfg.maxSize))
+	p.mult.Store(hintGolden)
 	p.table.Store(new([]*Resource[T])) // published again, as a copy, whenever all grows
 	p.waiters.New = func() any { return &waiter[T]{ch: make(chan *Resource[T], 1)} }
 	if res := cfg.coarseClock; res > 0 {

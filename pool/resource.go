@@ -16,22 +16,32 @@ const (
 
 // Resource is one resource of a [Pool], lent to one holder between Acquire and Release or Destroy. Its methods
 // are for that holder; Value may be called from several goroutines. The zero value is not usable.
+//
+// The fields an Acquire and a Release read or write come first, the rest after them, then padding: at least
+// resourceGap bytes separate the first group of one resource from the first group of the next in memory,
+// whatever T is, so two goroutines that each cycle their own resource never write to one cache line.
 type Resource[T any] struct {
-	p         *Pool[T]
-	value     T
-	createdAt int64 // pool clock nanoseconds
-	expiresAt int64 // 0: never; jitter fixed at creation
-	idleSince int64 // last release, or creation; guarded by p.mu while idle
-	checkedAt int64 // last keepalive check
-	gen       uint64
-	index     int   // in p.all, fixed for the resource's life
-	state     uint8 // guarded by p.mu while in the pool, owned by the holder while lent
+	// Read or written on every Acquire and Release.
+	p          *Pool[T]
+	value      T
+	expiresAt  int64 // 0: never; jitter fixed at creation
+	idleSince  int64 // last release, or creation; guarded by p.mu while idle
+	gen        uint64
+	index      int          // in p.all, fixed for the resource's life
+	acquiredAt atomic.Int64 // with leak detection, 0 while not lent; written by the holder, read by the maintainer
+	state      uint8        // guarded by p.mu while in the pool, owned by the holder while lent
 
-	// With leak detection, written by the holder and read by the maintainer.
-	acquiredAt atomic.Int64              // 0 while not lent
-	stack      atomic.Pointer[[]uintptr] // of the Acquire, with stacks on
-	reported   int64                     // the acquiredAt already reported as a leak; maintainer only
+	// Read and written off the fast path.
+	createdAt int64                     // pool clock nanoseconds
+	checkedAt int64                     // last keepalive check
+	stack     atomic.Pointer[[]uintptr] // of the Acquire, with stacks on
+	reported  int64                     // the acquiredAt already reported as a leak; maintainer only
+	_         [resourceGap - 32]byte
 }
+
+// resourceGap is the least distance between the last hot byte of one resource and the first of the next: a
+// cache line.
+const resourceGap = 64
 
 // Value returns the resource.
 func (r *Resource[T]) Value() T { return r.value }
@@ -89,7 +99,7 @@ func (p *Pool[T]) park(r *Resource[T], now int64) bool {
 		r.acquiredAt.Store(0)
 	}
 	r.idleSince, r.state = now, stateIdle
-	s, id := &p.slots[stackHint()&uint(len(p.slots)-1)], uint64(r.index)+1
+	s, id := &p.slots[p.hint()], uint64(r.index)+1
 	var v uint64
 	moved := false
 	if old := s.word.Load(); old&parkIDMask == 0 && s.word.CompareAndSwap(old, old|id) {

@@ -15,10 +15,18 @@ import (
 // no counter of its own, and the word holds no pointer, so its atomics need no write barrier. Pool.syncTakesLocked
 // adds the counts to the books at least every 2^32 takes of a slot, long before they could wrap.
 //
-// A pool has up to four slots per core, at most maxParkSlots and at most its maximum size when it is made, each
-// on its own cache line. A goroutine starts looking at the slot of its stack's address, so callers on different
-// cores mostly keep to different slots, and a caller mostly gets back the resource it released last; it looks
-// at the others before it takes the lock.
+// A pool has up to four slots per core, at most maxParkSlots, and one if its maximum size is 1 when it is made.
+// Each fills two cache lines, so that neither it nor the adjacent-line prefetcher's pair is shared with another
+// slot. A goroutine starts looking at the slot its stack's address hashes to, so callers on different cores
+// mostly keep to different slots, and a caller mostly gets back the resource it released last; it looks at the
+// others before it takes the lock.
+//
+// Two busy goroutines that hash to the same slot share its line on every call, which costs each call several
+// times its uncontended price. A Release that finds its own slot taken counts it in the slot; every
+// rehashEvery counts, it changes the hash's multiplier, which deals every goroutine a new slot. Two goroutines
+// that collided then collide again with a chance of one in the number of slots. With many more goroutines than
+// slots, some always share one, and a change of multiplier every rehashEvery displacements costs each
+// goroutine one read of the new multiplier.
 const (
 	parkIDBits    = 24
 	parkIDMask    = 1<<parkIDBits - 1
@@ -26,40 +34,67 @@ const (
 	parkCountBits = 64 - parkIDBits
 	parkSyncMask  = 1<<32 - 1 // a take that brings the count's low 32 bits to 0 syncs the books
 	maxParkSlots  = 8
+	rehashEvery   = 1 << 12 // displacements counted in one slot between changes of the hash
+	hintGolden    = 0x9E3779B97F4A7C15
 )
 
 type parkSlot struct {
-	word atomic.Uint64
-	seen uint64 // the count of takes already in Pool.counts; guarded by Pool.mu
-	_    [48]byte
+	word      atomic.Uint64
+	displaced atomic.Uint32 // Releases that found the slot taken
+	seen      uint64        // the count of takes already in Pool.counts; guarded by Pool.mu
+	_         [128 - 24]byte
 }
 
 // parkSlotsFor returns how many slots a pool of the given size has: a power of two, at most four per core, so
-// that goroutines on different cores seldom start at the same slot.
+// that goroutines on different cores seldom start at the same slot, and one for a pool of one resource, which
+// no two goroutines can use at once. A pool of fewer resources than slots has slots to spare, which keeps its
+// goroutines apart as well as a large pool's.
 func parkSlotsFor(size int) int {
+	if size < 2 {
+		return 1
+	}
 	n := 1
-	for n*2 <= min(size, 4*runtime.GOMAXPROCS(0), maxParkSlots) {
+	for n*2 <= min(4*runtime.GOMAXPROCS(0), maxParkSlots) {
 		n *= 2
 	}
 	return n
 }
 
-// stackHint returns a number that differs between goroutines and stays the same for one, in practice, from one
-// call to the next: the address of a variable on its stack, in units of the smallest goroutine stack (2 KiB),
-// hashed. Goroutines with small stacks each have their own unit; one whose stack grew may straddle two between
-// an Acquire and a Release, which only costs a look at one more slot.
+// hint returns the index of the caller's own slot: the address of a variable on its stack, in units of the
+// smallest goroutine stack (2 KiB), hashed with the pool's multiplier. It differs between goroutines and stays
+// the same for one, in practice, from one call to the next; a goroutine whose stack grew may straddle two units
+// between an Acquire and a Release, which only costs a look at one more slot.
 //
 //go:nosplit
-func stackHint() uint {
+func (p *Pool[T]) hint() uint {
 	var b byte
-	return uint((uint64(uintptr(unsafe.Pointer(&b))>>11) * 0x9E3779B97F4A7C15) >> 32)
+	return uint((uint64(uintptr(unsafe.Pointer(&b))>>11)*p.mult.Load())>>32) & uint(len(p.slots)-1)
+}
+
+// displaced counts a Release that found its own slot s taken, and every rehashEvery of them changes the hash
+// that deals goroutines their slots.
+func (p *Pool[T]) displaced(s *parkSlot) {
+	if s.displaced.Add(1)%rehashEvery != 0 {
+		return
+	}
+	old := p.mult.Load()
+	p.mult.CompareAndSwap(old, nextMult(old)) // if another Release changed it meanwhile, that change will do
+}
+
+// nextMult returns the hint's next multiplier: the next output of a splitmix64 generator whose state is the
+// current one, made odd, so it shares no structure with it.
+func nextMult(m uint64) uint64 {
+	m += hintGolden
+	m = (m ^ m>>30) * 0xBF58476D1CE4E5B9
+	m = (m ^ m>>27) * 0x94D049BB133111EB
+	return (m ^ m>>31) | 1
 }
 
 // takeParked takes a parked resource, counting the acquisition in its slot, starting at the caller's own slot.
 // It returns nil when every slot is empty.
 func (p *Pool[T]) takeParked() *Resource[T] {
 	n := uint(len(p.slots))
-	h := stackHint()
+	h := p.hint()
 	for i := range n {
 		s := &p.slots[(h+i)&(n-1)]
 		if v := s.word.Load(); v&parkIDMask != 0 && s.word.CompareAndSwap(v, v&^parkIDMask+parkTake) {
@@ -108,8 +143,9 @@ func (p *Pool[T]) parkedAt(v uint64) *Resource[T] { return (*p.table.Load())[v&p
 // the last slot, if any, for the idle stack.
 func (p *Pool[T]) parkInSlot(r *Resource[T]) (s *parkSlot, v uint64, moved bool, out *Resource[T]) {
 	n := uint(len(p.slots))
-	h := stackHint()
-	s = &p.slots[h&(n-1)]
+	h := p.hint()
+	s = &p.slots[h]
+	p.displaced(s)
 	move := uint64(r.index) + 1
 	for i := range n {
 		t := &p.slots[(h+i)&(n-1)]

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 // withProcs runs the test with GOMAXPROCS n, so that pools made in it have that many parking slots.
@@ -18,14 +19,75 @@ func withProcs(t *testing.T, n int) {
 
 func TestParkSlotsFor(t *testing.T) {
 	withProcs(t, 1)
-	for size, want := range map[int]int{1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 64: 4} {
+	for size, want := range map[int]int{1: 1, 2: 4, 3: 4, 4: 4, 5: 4, 64: 4} {
 		if got := parkSlotsFor(size); got != want {
 			t.Errorf("parkSlotsFor(%d) at GOMAXPROCS 1 = %d, want %d", size, got, want)
 		}
 	}
 	withProcs(t, 64)
-	if got := parkSlotsFor(1000); got != maxParkSlots {
-		t.Errorf("parkSlotsFor(1000) at GOMAXPROCS 64 = %d, want %d", got, maxParkSlots)
+	for _, size := range []int{2, 1000} {
+		if got := parkSlotsFor(size); got != maxParkSlots {
+			t.Errorf("parkSlotsFor(%d) at GOMAXPROCS 64 = %d, want %d", size, got, maxParkSlots)
+		}
+	}
+}
+
+// Whatever T is, the fields an Acquire and a Release touch in one resource are at least a cache line away from
+// those of the next resource in memory, and a slot fills two cache lines.
+func TestFastPathLayout(t *testing.T) {
+	check := func(name string, hotEnd, size uintptr) {
+		t.Helper()
+		if gap := size - hotEnd; gap < 64 {
+			t.Errorf("Resource[%s]: %d bytes after the hot fields, want at least 64", name, gap)
+		}
+	}
+	check("*int", unsafe.Offsetof(Resource[*int]{}.state)+1, unsafe.Sizeof(Resource[*int]{}))
+	check("[40]byte", unsafe.Offsetof(Resource[[40]byte]{}.state)+1, unsafe.Sizeof(Resource[[40]byte]{}))
+	check("bool", unsafe.Offsetof(Resource[bool]{}.state)+1, unsafe.Sizeof(Resource[bool]{}))
+	if size := unsafe.Sizeof(parkSlot{}); size != 128 {
+		t.Errorf("parkSlot is %d bytes, want 128", size)
+	}
+}
+
+// A Release that keeps finding its own slot taken, as when two busy goroutines hash to the same slot, changes
+// the multiplier that deals the slots, every rehashEvery times; the pool works on as before.
+func TestSlotsRehashAfterDisplacements(t *testing.T) {
+	withProcs(t, 2)
+	p, _ := newTestPool(t, WithMaxSize(4))
+	defer closePool(t, p)
+	p.mult.Store(0) // every goroutine hashes to slot 0
+	if h := p.hint(); h != 0 {
+		t.Fatalf("hint with multiplier 0 = %d, want 0", h)
+	}
+	ctx := context.Background()
+	cycle := func() {
+		a, errA := p.Acquire(ctx)
+		b, errB := p.Acquire(ctx)
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		a.Release()
+		b.Release() // finds slot 0 taken by a
+	}
+	for range rehashEvery - 1 {
+		cycle()
+	}
+	if m := p.mult.Load(); m != 0 {
+		t.Fatalf("multiplier changed to %#x after %d displacements, before %d", m, rehashEvery-1, rehashEvery)
+	}
+	cycle()
+	m := p.mult.Load()
+	if m == 0 || m&1 == 0 {
+		t.Fatalf("multiplier after %d displacements = %#x, want a new odd one", rehashEvery, m)
+	}
+	if m2 := nextMult(m); m2 == m || m2&1 == 0 {
+		t.Errorf("nextMult(%#x) = %#x, want another odd multiplier", m, m2)
+	}
+	for range 100 {
+		cycle()
+	}
+	if s := p.Stats(); s.Total != 2 || s.Idle != 2 || s.Acquires != 2*(rehashEvery+100) {
+		t.Errorf("Stats = %+v, want 2 resources idle and %d acquires", s, 2*(rehashEvery+100))
 	}
 }
 
