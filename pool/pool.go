@@ -37,7 +37,7 @@ type Pool[T any] struct {
 	// least one sees the other. Each on its own cache line: the gate is read on every call and rarely written,
 	// the slots and the counter are written on every call.
 	_         [64]byte
-	gate      atomic.Int64  // waiters in the low 32 bits, plus gateClosed and gateOver
+	gate      atomic.Int64  // 1 while waiters queue, plus gateClosed and gateOver
 	genNow    atomic.Uint64 // copy of gen for the fast path
 	_         [48]byte
 	slots     []parkSlot                     // a power of two of them
@@ -315,8 +315,18 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 	p.fillLocked(ctx)
 	p.mu.Unlock()
 	start := p.clk.Now() // the server may have served w already: then the wait is 0
-	select {
-	case r := <-w.ch:
+	var r *Resource[T]
+	served := true
+	if done := ctx.Done(); done == nil {
+		r = <-w.ch // a context that never ends: a receive is cheaper than a select
+	} else {
+		select {
+		case r = <-w.ch:
+		case <-done:
+			served = false
+		}
+	}
+	if served {
 		// The server stamped the hand-off with its own clock reading, so the waiter reads none.
 		err, end := w.err, w.served
 		w.err = nil
@@ -332,7 +342,6 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 			p.emit(Event{Kind: EventAcquired, Duration: time.Duration(wait)})
 		}
 		return r, nil
-	case <-ctx.Done():
 	}
 	p.mu.Lock()
 	if w.queued {
@@ -340,10 +349,10 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T]) (*Resource[T], error) 
 		p.gaveUpLocked(ctx)
 		p.mu.Unlock()
 	} else {
-		// Served while giving up: take what was handed over and pass it on.
+		// Served while giving up: take what was handed over, or is being handed over, and pass it on.
 		p.gaveUpLocked(ctx)
-		r := <-w.ch
 		p.mu.Unlock()
+		r := <-w.ch
 		if r != nil {
 			p.put(r, 0, false)
 		}

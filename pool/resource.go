@@ -152,11 +152,14 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 		r.idleSince = now
 	}
 	if w := p.queue.pop(); w != nil {
-		if p.cfg.coarseClock > 0 {
-			now = 0 // the waiter measures its wait with the exact clock: the hand-off must too
+		if p.cfg.coarseClock > 0 || now == 0 {
+			now = p.clk.Now() // the waiter measures its wait with the exact clock: the hand-off must too
 		}
-		p.handOffLocked(r, w, now)
+		w.served, r.state = now, stateLent
 		p.mu.Unlock()
+		// Out of the lock: waking the waiter is the longest part of a hand-off. The waiter is off the queue, so
+		// nobody else sends to it, and if it gives up meanwhile it waits for this send.
+		w.ch <- r
 		return
 	}
 	p.lent--

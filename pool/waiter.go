@@ -17,7 +17,7 @@ type waiter[T any] struct {
 type waitList[T any] struct {
 	head, tail *waiter[T]
 	n          int
-	gate       *atomic.Int64 // counts the waiters too, for the lock-free fast path
+	gate       *atomic.Int64 // 1 in its low bits while n > 0, for the lock-free fast path
 }
 
 func (l *waitList[T]) push(w *waiter[T]) {
@@ -29,7 +29,9 @@ func (l *waitList[T]) push(w *waiter[T]) {
 	}
 	l.tail = w
 	l.n++
-	l.gate.Add(1)
+	if l.n == 1 {
+		l.gate.Add(1) // only the first: every write moves a line that every Acquire and Release reads
+	}
 }
 
 func (l *waitList[T]) remove(w *waiter[T]) {
@@ -45,7 +47,9 @@ func (l *waitList[T]) remove(w *waiter[T]) {
 	}
 	w.next, w.prev, w.queued = nil, nil, false
 	l.n--
-	l.gate.Add(-1)
+	if l.n == 0 {
+		l.gate.Add(-1)
+	}
 }
 
 // pop removes and returns the oldest waiter, or nil.
