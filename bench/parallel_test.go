@@ -18,8 +18,6 @@ import (
 // of 64 resources measured 27 ns/op in most runs and 60-110 ns/op in some, depending only on where the
 // iterators landed, and 27 ns/op in every run with runParallel. A parallelIter fills its own 128 bytes, two
 // cache lines, so neither it nor a neighbour's data shares a line or an adjacent-line prefetch pair with another.
-var DbgStacks []uintptr
-
 func runParallel(b *testing.B, parallelism int, body func(*parallelIter)) {
 	n := parallelism * runtime.GOMAXPROCS(0)
 	// Batches of about 1/64 of a goroutine's share, as few as keep the tail short: RunParallel's grain too is a
@@ -29,8 +27,6 @@ func runParallel(b *testing.B, parallelism int, body func(*parallelIter)) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			var x byte
-			DbgStacks = append(DbgStacks, uintptr(unsafe.Pointer(&x)))
 			body(&parallelIter{handed: handed, grain: grain, total: uint64(b.N)})
 		})
 	}
