@@ -13,6 +13,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/sluice-go/sluice/breaker"
+	"github.com/sluice-go/sluice/internal/benchpar"
 )
 
 // The breaker family: ours against github.com/sony/gobreaker/v2 (the reference, `gobreaker`; with its
@@ -108,7 +109,7 @@ func floors() []impl {
 	}
 }
 
-// runImpls runs each contender serially and in parallel (runParallel).
+// runImpls runs each contender serially and in parallel (benchpar.Run).
 func runImpls(b *testing.B, impls []impl) {
 	for _, mode := range []string{"serial", "parallel"} {
 		for _, im := range impls {
@@ -120,7 +121,7 @@ func runImpls(b *testing.B, impls []impl) {
 					}
 					return
 				}
-				runParallel(b, 1, func(pb *parallelIter) {
+				benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 					for pb.Next() {
 						_ = im.call(false)
 					}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-go/sluice/cache"
 	"github.com/sluice-go/sluice/cache/lru"
+	"github.com/sluice-go/sluice/internal/benchpar"
 )
 
 // BenchmarkCacheTwoLevel measures the two-level cache's Get when the local tier hits, beside the bare local
@@ -59,10 +60,10 @@ func BenchmarkCacheTwoLevel(b *testing.B) {
 	for _, impl := range impls {
 		b.Run("local-hit-parallel/"+impl.name, func(b *testing.B) {
 			runtime.GC()
-			b.ResetTimer() // runParallel, unlike b.Loop, keeps the collection in the timed run
+			b.ResetTimer() // benchpar.Run, unlike b.Loop, keeps the collection in the timed run
 			b.ReportAllocs()
 			var seed atomic.Int64
-			runParallel(b, 1, func(pb *parallelIter) {
+			benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 				i := int(seed.Add(7919))
 				for pb.Next() {
 					impl.get(keys[i&(len(keys)-1)])

@@ -15,6 +15,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/sluice-go/sluice/cache/lru"
+	"github.com/sluice-go/sluice/internal/benchpar"
 )
 
 // localCache is what the cache benchmarks drive: int keys to int values.
@@ -202,7 +203,7 @@ func BenchmarkCacheSet(b *testing.B) {
 	}
 }
 
-// runKeys calls op on successive keys of the trace: serially, or from runParallel goroutines that each start
+// runKeys calls op on successive keys of the trace: serially, or from benchpar.Run goroutines that each start
 // at their own offset.
 func runKeys(b *testing.B, mode string, keys []int, op func(k int)) {
 	mask := len(keys) - 1 // traceLen is a power of two
@@ -218,7 +219,7 @@ func runKeys(b *testing.B, mode string, keys []int, op func(k int)) {
 		return
 	}
 	var next atomic.Uint64
-	runParallel(b, 1, func(pb *parallelIter) {
+	benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 		i := int(next.Add(1) * 0x9e3779b9)
 		for pb.Next() {
 			op(keys[i&mask])

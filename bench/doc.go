@@ -17,7 +17,7 @@
 //
 // Every peer is pinned in go.mod. Each family has serial, parallel and contention tables, and floors: the
 // cost of the bare mechanism (an atomic add, a bare call, a mutex and a map) that no implementation can beat.
-// The parallel tables run on runParallel, b.RunParallel without the false sharing between its goroutines'
+// The parallel tables run on internal/benchpar, b.RunParallel without the false sharing between its goroutines'
 // iterators, which otherwise costs an implementation that shares nothing between cores up to 4x in some runs.
 //
 // # Running

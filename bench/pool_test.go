@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/puddle/v2"
 
+	"github.com/sluice-go/sluice/internal/benchpar"
 	"github.com/sluice-go/sluice/pool"
 )
 
@@ -149,7 +150,7 @@ func BenchmarkPoolAcquireRelease(b *testing.B) {
 						}
 						return
 					}
-					runParallel(b, (clients+1)/2, func(pb *parallelIter) {
+					benchpar.Run(b, (clients+1)/2, func(pb *benchpar.Iter) {
 						for pb.Next() {
 							cycle(ctx, nil)
 						}
@@ -172,7 +173,7 @@ func BenchmarkPoolFairness(b *testing.B) {
 			b.ReportAllocs()
 			var mu sync.Mutex
 			var waits []time.Duration
-			runParallel(b, 16, func(pb *parallelIter) {
+			benchpar.Run(b, 16, func(pb *benchpar.Iter) {
 				var local []time.Duration
 				var start time.Time
 				hold := func() {

@@ -11,6 +11,7 @@ import (
 	uber "go.uber.org/ratelimit"
 	"golang.org/x/time/rate"
 
+	"github.com/sluice-go/sluice/internal/benchpar"
 	"github.com/sluice-go/sluice/ratelimit"
 )
 
@@ -157,7 +158,7 @@ func runSerialParallel(b *testing.B, impls []rlImpl, deny bool) {
 					}
 					return
 				}
-				runParallel(b, 1, func(pb *parallelIter) {
+				benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 					for pb.Next() {
 						call()
 					}
@@ -293,7 +294,7 @@ func BenchmarkRateLimitKeyed(b *testing.B) {
 					return
 				}
 				var seed atomic.Int64
-				runParallel(b, 1, func(pb *parallelIter) {
+				benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 					i := int(seed.Add(1)) * 104729
 					for pb.Next() {
 						im.allow(keys[i&(live-1)])

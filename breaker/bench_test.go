@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/benchpar"
 )
 
 func benchBreaker(b *testing.B, opts ...Option) *Breaker {
@@ -46,8 +48,7 @@ func BenchmarkDo(b *testing.B) {
 		for _, g := range []int{1, 8} { // goroutines per core
 			b.Run(fmt.Sprintf("%s/parallel-x%d", c.name, g), func(b *testing.B) {
 				b.ReportAllocs()
-				b.SetParallelism(g)
-				b.RunParallel(func(pb *testing.PB) {
+				benchpar.Run(b, g, func(pb *benchpar.Iter) {
 					for pb.Next() {
 						_ = br.Do(ctx, ok)
 					}
@@ -65,7 +66,7 @@ func BenchmarkDo(b *testing.B) {
 	b.Run("baseline-atomic-add/parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		var n atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
+		benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 			for pb.Next() {
 				n.Add(1)
 			}
@@ -87,7 +88,7 @@ func BenchmarkAllowDone(b *testing.B) {
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
+		benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 			for pb.Next() {
 				p, err := br.Allow()
 				if err == nil {
@@ -114,7 +115,7 @@ func BenchmarkRejectOpen(b *testing.B) {
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
+		benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 			for pb.Next() {
 				_ = br.Do(ctx, ok)
 			}
@@ -141,7 +142,7 @@ func BenchmarkRecordMixed(b *testing.B) {
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
+		benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 			for i := 0; pb.Next(); i++ {
 				call(i)
 			}

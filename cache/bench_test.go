@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sluice-go/sluice/cache/lru"
+	"github.com/sluice-go/sluice/internal/benchpar"
 )
 
 // benchKeys is a Zipf(1.01) trace over n keys, so hits land on hot keys as they do in services.
@@ -75,7 +76,7 @@ func BenchmarkGetLocalHit(b *testing.B) {
 				runtime.GC()
 				b.ReportAllocs()
 				var seed atomic.Int64
-				b.RunParallel(func(pb *testing.PB) {
+				benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 					i := int(seed.Add(7919))
 					for pb.Next() {
 						impl.get(keys[i&(len(keys)-1)])
@@ -99,7 +100,7 @@ func BenchmarkGetMiss(b *testing.B) {
 	defer c.Close()
 	b.ReportAllocs()
 	var next atomic.Int64
-	b.RunParallel(func(pb *testing.PB) {
+	benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 		for pb.Next() {
 			c.Get(ctx, int(next.Add(1)))
 		}
@@ -121,7 +122,7 @@ func BenchmarkGetStampede(b *testing.B) {
 	defer c.Close()
 	b.ReportAllocs()
 	var n atomic.Int64
-	b.RunParallel(func(pb *testing.PB) {
+	benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 		for pb.Next() {
 			if n.Add(1)%64 == 0 {
 				c.Delete(ctx, 1)

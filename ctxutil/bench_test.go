@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+
+	"github.com/sluice-go/sluice/internal/benchpar"
 )
 
 // A realistic request context: a few layers of values above the request-scoped entry.
@@ -64,7 +66,7 @@ func BenchmarkKeyValue(b *testing.B) {
 func BenchmarkRequestIDParallel(b *testing.B) {
 	ctx := deepContext()
 	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
+	benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 		var s string
 		for pb.Next() {
 			s = RequestID(ctx)

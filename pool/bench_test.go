@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/sluice-go/sluice/internal/benchpar"
 )
 
 // chanPool is the floor: a buffered channel of ready resources, with no lifecycle, stats or fairness.
@@ -80,8 +82,7 @@ func benchClients(b *testing.B, clients int, cycle func()) {
 		}
 		return
 	}
-	b.SetParallelism((clients + 1) / 2) // 2 cores here: RunParallel starts parallelism*GOMAXPROCS goroutines
-	b.RunParallel(func(pb *testing.PB) {
+	benchpar.Run(b, (clients+1)/2, func(pb *benchpar.Iter) {
 		for pb.Next() {
 			cycle()
 		}

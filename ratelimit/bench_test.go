@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/benchpar"
 )
 
 // Allow path: a rate no benchmark can exhaust. Deny path: one event per hour, taken before the timer starts.
@@ -45,7 +47,7 @@ func BenchmarkAllow(b *testing.B) {
 			b.Run(path.name+"/parallel/"+a.name, func(b *testing.B) {
 				l := benchLimiter(b, a, path.r)
 				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
+				benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 					for pb.Next() {
 						l.Allow()
 					}
@@ -75,7 +77,7 @@ func benchCAS(b *testing.B, parallel bool) {
 		}
 		return
 	}
-	b.RunParallel(func(pb *testing.PB) {
+	benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 		for pb.Next() {
 			step()
 		}
@@ -132,7 +134,7 @@ func BenchmarkKeyed(b *testing.B) {
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		var seed atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
+		benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 			i := int(seed.Add(1)) * 104729
 			for pb.Next() {
 				k.Allow(keys[i&(live-1)])

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/benchpar"
 )
 
 // benchKeys returns 1<<20 keys in [0, n), Zipf(1.01)-distributed, with popular keys scattered over the range.
@@ -35,7 +37,7 @@ func (f *floorMap) Get(k int) (int, bool) {
 	return v, ok
 }
 
-// loop runs get over the keys serially, or from b.RunParallel goroutines that each start at their own offset.
+// loop runs get over the keys serially, or from benchpar.Run goroutines that each start at their own offset.
 func loop(b *testing.B, parallel bool, keys []int, get func(int) (int, bool)) {
 	mask := len(keys) - 1
 	b.ReportAllocs()
@@ -52,7 +54,7 @@ func loop(b *testing.B, parallel bool, keys []int, get func(int) (int, bool)) {
 		return
 	}
 	var next atomic.Uint64
-	b.RunParallel(func(pb *testing.PB) {
+	benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 		i := int(next.Add(1) * 0x9e3779b9)
 		for pb.Next() {
 			if _, ok := get(keys[i&mask]); !ok {
@@ -124,7 +126,7 @@ func BenchmarkSet(b *testing.B) {
 					return
 				}
 				var next atomic.Uint64
-				b.RunParallel(func(pb *testing.PB) {
+				benchpar.Run(b, 1, func(pb *benchpar.Iter) {
 					i := int(next.Add(1) * 0x9e3779b9)
 					for pb.Next() {
 						c.Set(keys[i&mask], i)
