@@ -36,7 +36,7 @@ type Resource[T any] struct {
 	checkedAt int64                     // last keepalive check
 	stack     atomic.Pointer[[]uintptr] // of the Acquire, with stacks on
 	reported  int64                     // the acquiredAt already reported as a leak; maintainer only
-	_         [resourceGap - 32]byte
+	_         [resourceGap - 32]byte    // with the 32 bytes of the fields above, resourceGap after the hot ones
 }
 
 // resourceGap is the least distance between the last hot byte of one resource and the first of the next: a
