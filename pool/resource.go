@@ -152,10 +152,10 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 		r.idleSince = now
 	}
 	if w := p.queue.pop(); w != nil {
-		if p.cfg.coarseClock > 0 || now == 0 {
-			now = p.clk.Now() // the waiter measures its wait with the exact clock: the hand-off must too
+		if p.cfg.coarseClock > 0 {
+			now = 0 // the waiter measures its wait with the exact clock: the hand-off must too
 		}
-		w.served, r.state = now, stateLent
+		p.serveLocked(r, w, now)
 		p.mu.Unlock()
 		// Out of the lock: waking the waiter is the longest part of a hand-off. The waiter is off the queue, so
 		// nobody else sends to it, and if it gives up meanwhile it waits for this send.
@@ -171,12 +171,17 @@ func (p *Pool[T]) put(r *Resource[T], now int64, stamp bool) {
 // handOffLocked lends r to the waiter w, just taken from the queue, stamped with now (0: not read yet) as the
 // end of its wait.
 func (p *Pool[T]) handOffLocked(r *Resource[T], w *waiter[T], now int64) {
+	p.serveLocked(r, w, now)
+	w.ch <- r // buffered: never blocks
+}
+
+// serveLocked lends r to the waiter w, just taken from the queue, stamped with now (0: not read yet) as the end
+// of its wait, short of sending r: the caller sends it on w.ch, with or without the lock.
+func (p *Pool[T]) serveLocked(r *Resource[T], w *waiter[T], now int64) {
 	if now == 0 {
 		now = p.clk.Now()
 	}
-	w.served = now
-	r.state = stateLent
-	w.ch <- r // buffered: never blocks
+	w.served, r.state = now, stateLent
 }
 
 // retireLent destroys a lent resource.
